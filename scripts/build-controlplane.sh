@@ -17,7 +17,7 @@ bin="$root/.bin"
 KUBE_VERSION=v1.33.13
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.0
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok helm)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok helm kwok-stages.yaml)
 
 log() { printf '[build-controlplane] %s\n' "$*" >&2; }
 
@@ -26,7 +26,7 @@ cache="${INFERENCE_CASCADE_CACHE:-$HOME/.cache/inference-cascade}/controlplane-$
 
 have_all() {
   local dir=$1 b
-  for b in "${BINARIES[@]}"; do [ -x "$dir/$b" ] || return 1; done
+  for b in "${BINARIES[@]}"; do [ -s "$dir/$b" ] || return 1; done
   [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]
 }
 
@@ -78,6 +78,14 @@ cd "$root"
 GOBIN="$bin" with_progress kwok 400 go install -v -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 GOBIN="$bin" with_progress helm 600 go install -v -trimpath \
   -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+
+# kwok only moves nodes and pods through their lifecycle with Stage configurations; kwokctl embeds
+# these, the bare binary takes them through --config. Taken from the kwok module just built.
+stages="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+  pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+  printf -- '---\n'; cat "$stages/$f"
+done > "$bin/kwok-stages.yaml"
 
 echo "$stamp" > "$bin/.stamp"
 mkdir -p "$cache"

@@ -1,0 +1,106 @@
+// npm run bench:operator [-- --sizes 10,100,300]: applies N cascades at once and measures the
+// seconds until every one is Ready and the operator's peak RSS (VmHWM), on the local control plane.
+// Writes reports/bench-operator.json. Every pod really goes through kube-scheduler and kwok, so
+// on 2 cores the control plane itself is most of the cost: the report says how busy it was.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { up } from '../scripts/cluster/controlplane.js';
+import { kubectl, serviceAccountKubeconfig } from '../scripts/cluster/kubectl.js';
+import { fakeNode } from '../scripts/cluster/nodes.js';
+import { ROOT } from '../scripts/cluster/paths.js';
+import { sampleCascade, toYaml } from '../test/support/cascades.js';
+import { startOperator } from '../test/support/operator.js';
+
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,100,300' }, workers: { type: 'string', default: '8' } } });
+const sizes = values.sizes.split(',').map((s) => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--sizes must be integers from 1 to 1000, got "${s}"`);
+  return n;
+});
+const say = (m: string): void => {
+  process.stderr.write(`[bench:operator] ${m}\n`);
+};
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function readyCount(ns: string): number {
+  const out = kubectl(['-n', ns, 'get', 'inferencecascades', '-o', 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
+  return out.split('\n').filter((s) => s === 'True').length;
+}
+
+await up((m) => say(m));
+const manifests = ['00-namespace.yaml', '01-crd.yaml', '02-rbac.yaml'].flatMap((f) => ['-f', path.join(ROOT, 'manifests', f)]);
+kubectl(['apply', '--server-side', '--force-conflicts', ...manifests]);
+kubectl(['wait', '--for=condition=Established', 'crd/inferencecascades.cascade.inference.dev', '--timeout=30s']);
+// One GPU per cascade: add fake GPU capacity for the largest run.
+const benchNodes = [fakeNode({ name: 'kwok-gpu-bench', gpus: Math.max(...sizes) + 8 })];
+kubectl(['apply', '-f', '-'], benchNodes.map((n) => `---\n${stringify(n)}`).join(''));
+kubectl(['wait', '--for=condition=Ready', 'node/kwok-gpu-bench', '--timeout=60s']);
+
+const runs = [];
+for (const cascades of sizes) {
+  const ns = `bench-${cascades}-${Date.now() % 100000}`;
+  kubectl(['create', 'namespace', ns]);
+  const operator = await startOperator({
+    kubeconfig: serviceAccountKubeconfig('inference-cascade-operator', 'inference-cascade-system'),
+    identity: `bench-${cascades}`, extraArgs: [`--workers=${values.workers}`, '--log-level=warn'],
+  });
+  const pid = operator.child.pid!;
+  const objects = Array.from({ length: cascades }, (_, i) => sampleCascade(`c${i}`, ns, (spec) => {
+    for (const v of spec.variants) v.replicas = 1;
+    spec.router.replicas = 1;
+  }));
+  const cpuBefore = cpuSeconds(pid);
+  const loadBefore = os.loadavg()[0] ?? 0;
+  say(`N=${cascades}: applying`);
+  const started = Date.now();
+  kubectl(['apply', '-f', '-'], toYaml(...objects));
+  let ready = 0;
+  let lastReport = 0;
+  while (ready < cascades) {
+    await sleep(500);
+    ready = readyCount(ns);
+    if (Date.now() - lastReport > 5000) {
+      say(`N=${cascades}: ${ready}/${cascades} Ready after ${((Date.now() - started) / 1000).toFixed(0)} s, operator RSS peak ${peakRssMb(pid).toFixed(0)} MB`);
+      lastReport = Date.now();
+    }
+    if (Date.now() - started > 600_000) throw new Error(`N=${cascades}: only ${ready} Ready after 600 s`);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const run = {
+    cascades,
+    seconds_to_ready: Number(seconds.toFixed(2)),
+    operator_peak_rss_mb: Number(peakRssMb(pid).toFixed(1)),
+    operator_cpu_seconds: Number((cpuSeconds(pid) - cpuBefore).toFixed(2)),
+    pods: cascades * 5,
+    load_average_1m_before: Number(loadBefore.toFixed(2)),
+  };
+  say(`N=${cascades}: all Ready in ${run.seconds_to_ready} s; peak RSS ${run.operator_peak_rss_mb} MB; operator CPU ${run.operator_cpu_seconds} s`);
+  runs.push(run);
+  await operator.stop();
+  say(`N=${cascades}: deleting namespace`);
+  kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=300s']);
+}
+kubectl(['delete', 'node', 'kwok-gpu-bench', '--wait=false']);
+
+mkdirSync(path.join(ROOT, 'reports'), { recursive: true });
+const report = {
+  runs,
+  target: { cascades: 300, seconds_to_ready_max: 60, operator_peak_rss_mb_max: 250 },
+  machine: { cpus: os.cpus().length, memory_gb: Math.round(os.totalmem() / 2 ** 30) },
+  note: 'The control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) shares the same cores as the operator; every cascade creates 5 Deployments, 5 Services, 1 ConfigMap and 5 pods.',
+};
+writeFileSync(path.join(ROOT, 'reports', 'bench-operator.json'), `${JSON.stringify(report, null, 2)}\n`);
+say('wrote reports/bench-operator.json');

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { ROUTER_CONFIG_FILE, ROUTER_CONFIG_VERSION, type RouterConfig } from '../../crds/router-config.js';
+import { type InferenceCascade, variantName } from '../../crds/types.js';
+import { childMetadata, commonLabels, COMPONENT_LABEL, CONFIG_HASH_ANNOTATION } from './labels.js';
+import type { BuildOptions } from './options.js';
+import { placementPodSpec } from './placement.js';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './pod-security.js';
+import { variantObjectName } from './variant.js';
+
+const CONFIG_MOUNT = '/etc/inference-cascade';
+
+export const routerObjectName = (cascade: InferenceCascade): string => `${cascade.metadata.name}-router`;
+
+export function routerEndpoint(cascade: InferenceCascade, options: BuildOptions): string {
+  return `http://${routerObjectName(cascade)}.${cascade.metadata.namespace}.svc:${options.httpPort}`;
+}
+
+export function routerConfig(cascade: InferenceCascade, options: BuildOptions): RouterConfig {
+  const { spec, metadata } = cascade;
+  return {
+    version: ROUTER_CONFIG_VERSION,
+    cascade: { name: metadata.name, namespace: metadata.namespace },
+    inputDim: spec.inputDim,
+    variants: spec.variants.map((variant) => ({
+      role: variant.role,
+      name: variantName(variant),
+      endpoint: `http://${variantObjectName(cascade, variant)}.${metadata.namespace}.svc:${options.httpPort}`,
+      modelVersion: variant.model.version ?? '1',
+    })),
+    policy: spec.router.policy,
+    sla: spec.router.sla,
+    cache: spec.cache,
+  };
+}
+
+function routerSelector(cascade: InferenceCascade): Record<string, string> {
+  return { 'app.kubernetes.io/instance': cascade.metadata.name, [COMPONENT_LABEL]: 'router' };
+}
+
+export function routerConfigMap(cascade: InferenceCascade, options: BuildOptions) {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: childMetadata(cascade, routerObjectName(cascade), commonLabels(cascade, 'router')),
+    data: { [ROUTER_CONFIG_FILE]: `${JSON.stringify(routerConfig(cascade, options), null, 2)}\n` },
+  };
+}
+
+export function routerDeployment(cascade: InferenceCascade, options: BuildOptions) {
+  const labels = commonLabels(cascade, 'router');
+  const config = routerConfigMap(cascade, options).data[ROUTER_CONFIG_FILE];
+  // Rolls the router pods when their configuration changes.
+  const configHash = createHash('sha256').update(config).digest('hex').slice(0, 16);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: childMetadata(cascade, routerObjectName(cascade), labels),
+    spec: {
+      replicas: cascade.spec.router.replicas,
+      selector: { matchLabels: routerSelector(cascade) },
+      template: {
+        metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
+        spec: {
+          automountServiceAccountToken: false,
+          securityContext: restrictedPodSecurityContext,
+          ...placementPodSpec('cpu'),
+          containers: [{
+            name: 'router',
+            image: options.routerImage,
+            args: [`--config=${CONFIG_MOUNT}/${ROUTER_CONFIG_FILE}`, `--port=${options.httpPort}`],
+            ports: [{ name: 'http', containerPort: options.httpPort, protocol: 'TCP' }],
+            readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
+            livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
+            resources: { requests: { cpu: '100m', memory: '128Mi' } },
+            securityContext: restrictedContainerSecurityContext,
+            volumeMounts: [{ name: 'config', mountPath: CONFIG_MOUNT, readOnly: true }],
+          }],
+          volumes: [{ name: 'config', configMap: { name: routerObjectName(cascade) } }],
+        },
+      },
+    },
+  };
+}
+
+export function routerService(cascade: InferenceCascade, options: BuildOptions) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMetadata(cascade, routerObjectName(cascade), commonLabels(cascade, 'router')),
+    spec: {
+      type: 'ClusterIP',
+      selector: routerSelector(cascade),
+      ports: [{ name: 'http', port: options.httpPort, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// The operator's API clients, built once from a KubeConfig and passed down.
+import {
+  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi,
+} from '@kubernetes/client-node';
+
+export interface KubeClients {
+  kubeConfig: KubeConfig;
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  coordination: CoordinationV1Api;
+  objects: KubernetesObjectApi;
+}
+
+export function loadKubeConfig(file?: string): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (file) kubeConfig.loadFromFile(file);
+  else kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+export function createClients(kubeConfig: KubeConfig): KubeClients {
+  return {
+    kubeConfig,
+    apps: kubeConfig.makeApiClient(AppsV1Api),
+    core: kubeConfig.makeApiClient(CoreV1Api),
+    custom: kubeConfig.makeApiClient(CustomObjectsApi),
+    coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+    objects: KubernetesObjectApi.makeApiClient(kubeConfig),
+  };
+}
+
+/** The HTTP status of a failed API call (client-node's ApiException.code), if any. */
+export function statusCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}

@@ -1,0 +1,31 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface OperatorMetrics {
+  registry: Registry;
+  reconcileTotal: Counter<'result'>;
+  reconcileErrors: Counter<'reason'>;
+  reconcileDuration: Histogram<string>;
+  queueDepth: Gauge<string>;
+  apiWrites: Counter<'verb' | 'kind'>;
+  informerRestarts: Counter<'resource'>;
+  isLeader: Gauge<string>;
+  cascades: Gauge<'ready'>;
+}
+
+/** A private registry per operator instance, never the global one. */
+export function createOperatorMetrics(): OperatorMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'inference_cascade_operator_' });
+  const opts = { registers: [registry] };
+  return {
+    registry,
+    reconcileTotal: new Counter({ name: 'inference_cascade_operator_reconcile_total', help: 'Reconcile passes by result (success, requeue, error).', labelNames: ['result'], ...opts }),
+    reconcileErrors: new Counter({ name: 'inference_cascade_operator_reconcile_errors_total', help: 'Failed reconcile passes by reason.', labelNames: ['reason'], ...opts }),
+    reconcileDuration: new Histogram({ name: 'inference_cascade_operator_reconcile_duration_seconds', help: 'Time spent in one reconcile pass.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...opts }),
+    queueDepth: new Gauge({ name: 'inference_cascade_operator_workqueue_depth', help: 'Keys waiting in the work queue.', ...opts }),
+    apiWrites: new Counter({ name: 'inference_cascade_operator_api_writes_total', help: 'Write calls made to the API server, by verb and kind.', labelNames: ['verb', 'kind'], ...opts }),
+    informerRestarts: new Counter({ name: 'inference_cascade_operator_informer_restarts_total', help: 'Informer restarts after a watch or list error.', labelNames: ['resource'], ...opts }),
+    isLeader: new Gauge({ name: 'inference_cascade_operator_leader', help: '1 while this replica holds the leader Lease.', ...opts }),
+    cascades: new Gauge({ name: 'inference_cascade_operator_cascades', help: 'Cascades known to the operator, by readiness.', labelNames: ['ready'], ...opts }),
+  };
+}

@@ -1,0 +1,154 @@
+// One level-based, idempotent pass for one cascade: read it from the informer cache, apply the
+// children that differ from the desired state (server-side apply, one field manager), delete
+// children it no longer wants, and write status only when it changed.
+import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, type InferenceCascade } from '../crds/types.js';
+import { CASCADE_LABEL, desiredChildren, FIELD_MANAGER, type BuildOptions, type ChildObject } from './desired/index.js';
+import { containsDesired } from './diff.js';
+import type { EventRecorder } from './events.js';
+import { statusCode, type KubeClients } from './kube.js';
+import { errorMessage, type Logger } from './logger.js';
+import type { OperatorMetrics } from './metrics.js';
+import { computeStatus, type ObservedDeployment } from './status.js';
+import type { HandlerResult } from './workqueue.js';
+
+export const OWNED_KINDS = ['Deployment', 'Service', 'ConfigMap'] as const;
+export type OwnedKind = (typeof OWNED_KINDS)[number];
+
+export interface ObjectCache<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): readonly T[];
+}
+
+export interface ReconcilerDeps {
+  cascades: ObjectCache<InferenceCascade>;
+  children: Record<OwnedKind, ObjectCache<KubernetesObject>>;
+  clients: Pick<KubeClients, 'objects' | 'custom'>;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  options: BuildOptions;
+  logger: Logger;
+  now?: () => Date;
+  /** Checked before every write: only the Lease holder writes. */
+  canWrite: () => boolean;
+}
+
+export class NotLeaderError extends Error {
+  constructor() {
+    super('not the leader: write skipped');
+  }
+}
+
+const ownedBy = (obj: KubernetesObject, cascade: InferenceCascade): boolean =>
+  (obj.metadata?.ownerReferences ?? []).some((ref) => ref.controller && ref.uid === cascade.metadata.uid);
+
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)))
+      : v);
+}
+
+export class Reconciler {
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<HandlerResult> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const cascade = this.deps.cascades.get(name, namespace);
+    if (!cascade || cascade.metadata.deletionTimestamp) return 'done';
+    const log = this.deps.logger.child({ cascade: key, generation: cascade.metadata.generation });
+
+    const desired = desiredChildren(cascade, this.deps.options);
+    // The children are independent objects: applying them concurrently keeps one cascade's
+    // pass to about one API round trip.
+    const results = await Promise.allSettled(desired.map((child) => this.ensureChild(cascade, child, log)));
+    if (results.some((r) => r.status === 'rejected' && r.reason instanceof NotLeaderError)) return 'done';
+    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${desired[i]!.kind} ${desired[i]!.metadata.name}: ${errorMessage(r.reason)}`] : []));
+    const applyError = failures.length > 0 ? failures.join('; ') : undefined;
+    if (applyError) {
+      log.warn('apply failed', { error: applyError });
+      this.deps.events.record(cascade, 'Warning', 'ApplyFailed', applyError);
+    } else {
+      await this.deleteUnwanted(cascade, desired, log);
+    }
+
+    const result = await this.writeStatus(cascade, applyError, log);
+    if (applyError) throw new Error(applyError);
+    return result;
+  }
+
+  private async ensureChild(cascade: InferenceCascade, child: ChildObject, log: Logger): Promise<void> {
+    const kind = child.kind as OwnedKind;
+    const observed = this.deps.children[kind].get(child.metadata.name, child.metadata.namespace);
+    if (observed && !ownedBy(observed, cascade)) {
+      throw new Error(`exists and is not controlled by InferenceCascade ${cascade.metadata.name}; refusing to take it over`);
+    }
+    if (observed && containsDesired(observed, child)) return;
+    this.assertLeader();
+    await this.deps.clients.objects.patch(child as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    this.deps.metrics.apiWrites.inc({ verb: 'apply', kind });
+    const verb = observed ? 'Updated' : 'Created';
+    log.info(`${verb.toLowerCase()} child`, { kind, name: child.metadata.name });
+    this.deps.events.record(cascade, 'Normal', verb, `${verb} ${kind} ${child.metadata.name}`);
+  }
+
+  private async deleteUnwanted(cascade: InferenceCascade, desired: ChildObject[], log: Logger): Promise<void> {
+    const wanted = new Set(desired.map((c) => `${c.kind}/${c.metadata.name}`));
+    for (const kind of OWNED_KINDS) {
+      const unwanted = this.deps.children[kind].list(cascade.metadata.namespace).filter((obj) =>
+        obj.metadata?.labels?.[CASCADE_LABEL] === cascade.metadata.name && ownedBy(obj, cascade) &&
+        !wanted.has(`${kind}/${obj.metadata?.name}`));
+      for (const obj of unwanted) {
+        this.assertLeader();
+        try {
+          await this.deps.clients.objects.delete({ apiVersion: obj.apiVersion ?? (kind === 'Deployment' ? 'apps/v1' : 'v1'), kind, metadata: { name: obj.metadata!.name!, namespace: cascade.metadata.namespace } });
+        } catch (err) {
+          if (statusCode(err) !== 404) throw err;
+        }
+        this.deps.metrics.apiWrites.inc({ verb: 'delete', kind });
+        log.info('deleted child no longer wanted', { kind, name: obj.metadata?.name });
+        this.deps.events.record(cascade, 'Normal', 'Deleted', `Deleted ${kind} ${obj.metadata?.name}`);
+      }
+    }
+  }
+
+  private async writeStatus(cascade: InferenceCascade, applyError: string | undefined, log: Logger): Promise<HandlerResult> {
+    const status = computeStatus({
+      cascade,
+      deployments: (name) => this.deps.children.Deployment.get(name, cascade.metadata.namespace) as ObservedDeployment | undefined,
+      options: this.deps.options,
+      ...(applyError ? { applyError } : {}),
+      now: this.deps.now?.() ?? new Date(),
+    });
+    if (canonicalJson(status) === canonicalJson(cascade.status ?? {})) return 'done';
+    this.assertLeader();
+    try {
+      // A replace carries the cached resourceVersion: a stale cache gets 409 and the key is retried.
+      await this.deps.clients.custom.replaceNamespacedCustomObjectStatus({
+        group: GROUP, version: VERSION, plural: PLURAL,
+        namespace: cascade.metadata.namespace, name: cascade.metadata.name,
+        body: { ...cascade, status },
+      });
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 404) return 'done';
+      if (code === 409) {
+        log.debug('status write conflicted, retrying with a fresher copy');
+        return 'requeue';
+      }
+      throw err;
+    }
+    this.deps.metrics.apiWrites.inc({ verb: 'update', kind: 'InferenceCascade/status' });
+    const ready = status.conditions?.find((c) => c.type === 'Ready');
+    const wasReady = cascade.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready && ready.status !== wasReady?.status) {
+      log.info('readiness changed', { ready: ready.status, reason: ready.reason });
+      this.deps.events.record(cascade, ready.status === 'False' ? 'Warning' : 'Normal', ready.reason, ready.message);
+    }
+    return 'done';
+  }
+
+  private assertLeader(): void {
+    if (!this.deps.canWrite()) throw new NotLeaderError();
+  }
+}

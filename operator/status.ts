@@ -1,0 +1,124 @@
+// Status is rebuilt from the observed children on every pass (level-based): a pure function of
+// the cascade, the Deployments the informers hold, and the outcome of the last apply.
+import {
+  type CascadeStatus, type Condition, type ConditionStatus, type ConditionType, type InferenceCascade,
+  variantName,
+} from '../crds/types.js';
+import { routerEndpoint, routerObjectName, variantObjectName, type BuildOptions } from './desired/index.js';
+
+/** The router's drift agent reports cache reuse through this annotation: {"reuse","reason"}. */
+export const CACHE_STATE_ANNOTATION = 'cascade.inference.dev/cache-state';
+
+export interface ObservedDeployment {
+  metadata?: { generation?: number };
+  spec?: { replicas?: number };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    updatedReplicas?: number;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
+}
+
+interface Availability {
+  available: boolean;
+  failed?: string;
+  readyReplicas: number;
+}
+
+export function deploymentAvailability(deployment: ObservedDeployment | undefined, wantReplicas: number): Availability {
+  if (!deployment) return { available: false, readyReplicas: 0 };
+  const status = deployment.status ?? {};
+  const readyReplicas = status.readyReplicas ?? 0;
+  const stalled = status.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False');
+  const current = (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
+  const available = current && (status.updatedReplicas ?? 0) >= wantReplicas &&
+    (status.availableReplicas ?? 0) >= wantReplicas && (status.replicas ?? 0) === wantReplicas;
+  return { available: available || (current && wantReplicas === 0 && (status.replicas ?? 0) === 0),
+    readyReplicas, ...(stalled && !available ? { failed: stalled.reason ?? 'ProgressStalled' } : {}) };
+}
+
+function condition(type: ConditionType, status: ConditionStatus, reason: string, message: string): Omit<Condition, 'lastTransitionTime'> {
+  return { type, status, reason, message };
+}
+
+function cacheState(cascade: InferenceCascade): { reuse: 'Enabled' | 'Disabled'; reason: string } {
+  if (!cascade.spec.cache.enabled) return { reuse: 'Disabled', reason: 'DisabledInSpec' };
+  const reported = cascade.metadata.annotations?.[CACHE_STATE_ANNOTATION];
+  if (reported) {
+    try {
+      const parsed = JSON.parse(reported) as { reuse?: string; reason?: string };
+      if (parsed.reuse === 'Disabled') return { reuse: 'Disabled', reason: parsed.reason ?? 'ReportedByRouter' };
+    } catch {
+      return { reuse: 'Enabled', reason: 'UnreadableReport' };
+    }
+  }
+  return { reuse: 'Enabled', reason: 'NoDriftReported' };
+}
+
+export interface StatusInputs {
+  cascade: InferenceCascade;
+  deployments: (name: string) => ObservedDeployment | undefined;
+  options: BuildOptions;
+  /** Message of the last failed apply in this pass, if any. */
+  applyError?: string;
+  now: Date;
+}
+
+export function computeStatus({ cascade, deployments, options, applyError, now }: StatusInputs): CascadeStatus {
+  const variants = cascade.spec.variants.map((variant) => {
+    const availability = deploymentAvailability(deployments(variantObjectName(cascade, variant)), variant.replicas);
+    return { variant, availability };
+  });
+  const router = deploymentAvailability(deployments(routerObjectName(cascade)), cascade.spec.router.replicas);
+  const availableVariants = variants.filter((v) => v.availability.available);
+  const failedVariant = variants.find((v) => v.availability.failed);
+  const waitingFor = variants.filter((v) => !v.availability.available).map((v) => variantName(v.variant));
+
+  const variantsCondition = availableVariants.length === variants.length
+    ? condition('VariantsAvailable', 'True', 'AllVariantsAvailable', `${variants.length} variants available`)
+    : failedVariant
+      ? condition('VariantsAvailable', 'False', failedVariant.availability.failed!, `variant ${variantName(failedVariant.variant)} is not progressing`)
+      : condition('VariantsAvailable', 'False', 'VariantsProgressing', `waiting for ${waitingFor.join(', ')}`);
+  const routerCondition = router.available
+    ? condition('RouterAvailable', 'True', 'RouterAvailable', `${router.readyReplicas} router replicas ready`)
+    : condition('RouterAvailable', 'False', router.failed ?? 'RouterProgressing', 'waiting for the router Deployment');
+  const cache = cacheState(cascade);
+  const cacheCondition = cache.reuse === 'Disabled' && cache.reason !== 'DisabledInSpec'
+    ? condition('CacheDegraded', 'True', cache.reason, 'the router disabled cache reuse')
+    : condition('CacheDegraded', 'False', cache.reason, cache.reuse === 'Enabled' ? 'cache reuse enabled' : 'cache disabled in spec');
+
+  let ready: Omit<Condition, 'lastTransitionTime'>;
+  if (applyError) ready = condition('Ready', 'False', 'ApplyFailed', applyError);
+  else if (variantsCondition.status === 'True' && routerCondition.status === 'True') ready = condition('Ready', 'True', 'Available', 'all variants and the router are available');
+  else if (failedVariant || router.failed) ready = condition('Ready', 'False', 'RolloutStalled', failedVariant ? variantsCondition.message : 'router is not progressing');
+  else ready = condition('Ready', 'Unknown', 'Progressing', 'waiting for children to become available');
+
+  return {
+    observedGeneration: cascade.metadata.generation,
+    conditions: mergeConditions(cascade.status?.conditions ?? [], [ready, variantsCondition, routerCondition, cacheCondition], now, cascade.metadata.generation),
+    variantsReady: `${availableVariants.length}/${variants.length}`,
+    variants: variants.map(({ variant, availability }) => ({
+      role: variant.role,
+      name: variantName(variant),
+      placement: variant.placement,
+      replicas: variant.replicas,
+      readyReplicas: availability.readyReplicas,
+    })),
+    router: { replicas: cascade.spec.router.replicas, readyReplicas: router.readyReplicas, endpoint: routerEndpoint(cascade, options) },
+    cache,
+  };
+}
+
+/** Keeps lastTransitionTime when a condition's status did not change (meta.SetStatusCondition). */
+export function mergeConditions(
+  previous: Condition[], next: Omit<Condition, 'lastTransitionTime'>[], now: Date, generation?: number,
+): Condition[] {
+  return next.map((c) => {
+    const old = previous.find((p) => p.type === c.type);
+    const lastTransitionTime = old && old.status === c.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d+Z$/, 'Z');
+    return { ...c, lastTransitionTime, ...(generation !== undefined ? { observedGeneration: generation } : {}) };
+  });
+}

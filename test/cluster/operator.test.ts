@@ -1,0 +1,150 @@
+// The operator against the real local control plane: kube-scheduler places the pods, kwok runs
+// them, kube-controller-manager's garbage collector deletes children. The operator runs as its own
+// process with the ServiceAccount token that the shipped RBAC binds.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { serviceAccountUser, writesBy } from '../support/audit.js';
+import { sampleCascade, toYaml } from '../support/cascades.js';
+import {
+  ensureCluster, freshNamespace, getJson, kubectl, OPERATOR_NAMESPACE, OPERATOR_SA, serviceAccountKubeconfig,
+} from '../support/cluster.js';
+import { consistently, eventually } from '../support/eventually.js';
+import { startOperator, type OperatorProcess } from '../support/operator.js';
+
+const VARIANTS = ['quantized', 'pruned', 'distilled', 'full'];
+const OPERATOR_USER = serviceAccountUser(OPERATOR_NAMESPACE, OPERATOR_SA);
+
+function readyCondition(ns: string, name: string): string | undefined {
+  const cascade = getJson(['-n', ns, 'get', 'inferencecascade', name]);
+  return cascade.status?.conditions?.find((c: { type: string }) => c.type === 'Ready')?.status;
+}
+
+function podsByVariant(ns: string, cascade: string): Map<string, { node: string; phase: string }[]> {
+  const pods = getJson(['-n', ns, 'get', 'pods', '-l', `cascade.inference.dev/cascade=${cascade}`]).items;
+  const byVariant = new Map<string, { node: string; phase: string }[]>();
+  for (const pod of pods) {
+    const key = pod.metadata.labels['cascade.inference.dev/variant'] ?? 'router';
+    byVariant.set(key, [...(byVariant.get(key) ?? []), { node: pod.spec.nodeName, phase: pod.status.phase }]);
+  }
+  return byVariant;
+}
+
+function resourceVersions(ns: string): Record<string, string> {
+  const items = getJson(['-n', ns, 'get', 'deployments,services,configmaps,inferencecascades', '-l', 'app.kubernetes.io/managed-by=inference-cascade-operator']).items;
+  const cascades = getJson(['-n', ns, 'get', 'inferencecascades']).items;
+  return Object.fromEntries([...items, ...cascades].map((o: any) => [`${o.kind}/${o.metadata.name}`, o.metadata.resourceVersion]));
+}
+
+describe('operator on the local control plane', function () {
+  this.timeout(600_000);
+  let operator: OperatorProcess;
+  let kubeconfig: string;
+
+  before(async function () {
+    await ensureCluster();
+    kubeconfig = serviceAccountKubeconfig();
+    operator = await startOperator({ kubeconfig, identity: 'operator-main' });
+  });
+
+  after(async () => {
+    await operator?.stop();
+  });
+
+  it('creates every child within 10 s, places pods by accelerator and turns Ready', async () => {
+    const ns = freshNamespace('sample');
+    const applied = Date.now();
+    kubectl(['apply', '-f', '-'], toYaml(sampleCascade('fraud-scorer', ns)));
+
+    await eventually(() => {
+      const deployments = getJson(['-n', ns, 'get', 'deployments']).items.map((d: any) => d.metadata.name).sort();
+      const services = getJson(['-n', ns, 'get', 'services']).items.map((s: any) => s.metadata.name).sort();
+      const expected = [...VARIANTS.map((v) => `fraud-scorer-${v}`), 'fraud-scorer-router'].sort();
+      assert.deepEqual(deployments, expected);
+      assert.deepEqual(services, expected);
+      kubectl(['-n', ns, 'get', 'configmap', 'fraud-scorer-router']);
+    }, { timeoutMs: 10_000 });
+    const childrenAfterMs = Date.now() - applied;
+
+    await eventually(() => assert.equal(readyCondition(ns, 'fraud-scorer'), 'True'), { timeoutMs: 60_000 });
+    const pods = podsByVariant(ns, 'fraud-scorer');
+    assert.equal(pods.get('full')?.length, 1);
+    assert.ok(pods.get('full')!.every((p) => p.node.startsWith('kwok-gpu-')), `full-precision pods: ${JSON.stringify(pods.get('full'))}`);
+    for (const role of ['quantized', 'pruned', 'distilled', 'router']) {
+      assert.ok(pods.get(role)!.every((p) => p.node.startsWith('kwok-cpu-')), `${role} pods: ${JSON.stringify(pods.get(role))}`);
+    }
+    assert.equal(pods.get('quantized')?.length, 2);
+    assert.ok([...pods.values()].flat().every((p) => p.phase === 'Running'), 'kwok runs every pod');
+
+    const gpuPodSpec = getJson(['-n', ns, 'get', 'deployment', 'fraud-scorer-full']).spec.template.spec;
+    assert.equal(gpuPodSpec.containers[0].resources.limits['nvidia.com/gpu'], '1');
+    assert.deepEqual(gpuPodSpec.nodeSelector, { 'nvidia.com/gpu.present': 'true' });
+
+    const table = kubectl(['-n', ns, 'get', 'inferencecascades']);
+    assert.match(table, /NAME\s+READY\s+VARIANTS\s+CACHE\s+AGE/);
+    assert.match(table, /fraud-scorer\s+True\s+4\/4\s+Enabled/);
+    const config = JSON.parse(getJson(['-n', ns, 'get', 'configmap', 'fraud-scorer-router']).data['router.json']);
+    assert.equal(config.variants.length, 4);
+    assert.equal(config.variants.find((v: any) => v.role === 'full').endpoint, `http://fraud-scorer-full.${ns}.svc:8080`);
+    const events = getJson(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.kind=InferenceCascade']).items;
+    assert.ok(events.some((e: any) => e.reason === 'Created'), 'a Created event is recorded');
+    process.stderr.write(`      children present ${childrenAfterMs} ms after apply\n`);
+  });
+
+  it('carries a spec change to the children and follows it with observedGeneration', async () => {
+    const ns = freshNamespace('change');
+    kubectl(['apply', '-f', '-'], toYaml(sampleCascade('change-me', ns)));
+    await eventually(() => assert.equal(readyCondition(ns, 'change-me'), 'True'), { timeoutMs: 60_000 });
+
+    kubectl(['-n', ns, 'patch', 'inferencecascade', 'change-me', '--type=json', '-p', JSON.stringify([
+      { op: 'replace', path: '/spec/variants/0/replicas', value: 3 },
+      { op: 'replace', path: '/spec/router/sla/p99LatencyMs', value: 25 },
+    ])]);
+    await eventually(() => {
+      const cascade = getJson(['-n', ns, 'get', 'inferencecascade', 'change-me']);
+      assert.equal(cascade.status.observedGeneration, cascade.metadata.generation);
+      assert.equal(getJson(['-n', ns, 'get', 'deployment', 'change-me-quantized']).spec.replicas, 3);
+      const config = JSON.parse(getJson(['-n', ns, 'get', 'configmap', 'change-me-router']).data['router.json']);
+      assert.equal(config.sla.p99LatencyMs, 25);
+      assert.equal(readyCondition(ns, 'change-me'), 'True');
+    }, { timeoutMs: 30_000 });
+    assert.equal(podsByVariant(ns, 'change-me').get('quantized')?.length, 3);
+  });
+
+  it('recreates a child deleted by hand, and the garbage collector removes all children with the cascade', async () => {
+    const ns = freshNamespace('gc');
+    kubectl(['apply', '-f', '-'], toYaml(sampleCascade('gc-me', ns)));
+    await eventually(() => assert.equal(readyCondition(ns, 'gc-me'), 'True'), { timeoutMs: 60_000 });
+    const oldUid = getJson(['-n', ns, 'get', 'deployment', 'gc-me-pruned']).metadata.uid;
+
+    kubectl(['-n', ns, 'delete', 'deployment', 'gc-me-pruned', '--wait=true']);
+    await eventually(() => {
+      const recreated = getJson(['-n', ns, 'get', 'deployment', 'gc-me-pruned']);
+      assert.notEqual(recreated.metadata.uid, oldUid);
+    }, { timeoutMs: 10_000 });
+
+    kubectl(['-n', ns, 'delete', 'inferencecascade', 'gc-me', '--wait=true']);
+    await eventually(() => {
+      const left = getJson(['-n', ns, 'get', 'deployments,services,configmaps,replicasets,pods', '-l', 'cascade.inference.dev/cascade=gc-me']).items;
+      assert.deepEqual(left.map((o: any) => `${o.kind}/${o.metadata.name}`), []);
+    }, { timeoutMs: 60_000 });
+  });
+
+  it('makes no writes in steady state (30 s, counted in the API server audit log)', async () => {
+    const ns = freshNamespace('steady');
+    kubectl(['apply', '-f', '-'], toYaml(sampleCascade('steady', ns), sampleCascade('steady-two', ns)));
+    await eventually(() => {
+      assert.equal(readyCondition(ns, 'steady'), 'True');
+      assert.equal(readyCondition(ns, 'steady-two'), 'True');
+    }, { timeoutMs: 60_000 });
+    await sleep(2000);
+    const before = resourceVersions(ns);
+    const since = new Date();
+    await consistently(() => assert.deepEqual(resourceVersions(ns), before), { timeoutMs: 30_000, intervalMs: 5000 });
+    const writes = writesBy({ user: OPERATOR_USER, since, excludeResources: ['leases'] });
+    assert.deepEqual(writes.map((w) => `${w.verb} ${w.requestURI}`), []);
+    // The test must be able to see writes: a spec change in the same window would show up.
+    const sinceChange = new Date();
+    kubectl(['-n', ns, 'patch', 'inferencecascade', 'steady', '--type=merge', '-p', '{"spec":{"router":{"replicas":3}}}']);
+    await eventually(() => assert.ok(writesBy({ user: OPERATOR_USER, since: sinceChange, namespace: ns, verbs: ['patch'] }).length > 0));
+  });
+});
