@@ -35,3 +35,16 @@ export function statusCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
 }
+
+/** True when the API server refused a write because the namespace is being deleted. */
+export function namespaceTerminating(err: unknown): boolean {
+  if (statusCode(err) !== 403) return false;
+  const body = (err as { body?: unknown }).body;
+  let status: { details?: { causes?: { type?: string }[] } } | undefined;
+  try {
+    status = typeof body === 'string' ? JSON.parse(body) : (body as typeof status);
+  } catch {
+    return false;
+  }
+  return status?.details?.causes?.some((c) => c.type === 'NamespaceTerminating') ?? false;
+}

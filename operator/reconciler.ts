@@ -6,7 +6,7 @@ import { GROUP, PLURAL, VERSION, type InferenceCascade } from '../crds/types.js'
 import { CASCADE_LABEL, desiredChildren, FIELD_MANAGER, type BuildOptions, type ChildObject } from './desired/index.js';
 import { containsDesired } from './diff.js';
 import type { EventRecorder } from './events.js';
-import { statusCode, type KubeClients } from './kube.js';
+import { namespaceTerminating, statusCode, type KubeClients } from './kube.js';
 import { errorMessage, type Logger } from './logger.js';
 import type { OperatorMetrics } from './metrics.js';
 import { computeStatus, type ObservedDeployment } from './status.js';
@@ -42,6 +42,12 @@ export class NotLeaderError extends Error {
 const ownedBy = (obj: KubernetesObject, cascade: InferenceCascade): boolean =>
   (obj.metadata?.ownerReferences ?? []).some((ref) => ref.controller && ref.uid === cascade.metadata.uid);
 
+/** List responses carry apiVersion and kind only on the list, not on its items. */
+export function withoutTypeMeta<T extends { apiVersion?: string; kind?: string }>(obj: T): Omit<T, 'apiVersion' | 'kind'> {
+  const { apiVersion: _apiVersion, kind: _kind, ...rest } = obj;
+  return rest;
+}
+
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
@@ -62,7 +68,10 @@ export class Reconciler {
     // The children are independent objects: applying them concurrently keeps one cascade's
     // pass to about one API round trip.
     const results = await Promise.allSettled(desired.map((child) => this.ensureChild(cascade, child, log)));
-    if (results.some((r) => r.status === 'rejected' && r.reason instanceof NotLeaderError)) return 'done';
+    const rejections = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (rejections.some((e) => e instanceof NotLeaderError)) return 'done';
+    // The namespace is going away, and the cascade with it: nothing to retry.
+    if (rejections.length > 0 && rejections.every(namespaceTerminating)) return 'done';
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${desired[i]!.kind} ${desired[i]!.metadata.name}: ${errorMessage(r.reason)}`] : []));
     const applyError = failures.length > 0 ? failures.join('; ') : undefined;
     if (applyError) {
@@ -83,7 +92,7 @@ export class Reconciler {
     if (observed && !ownedBy(observed, cascade)) {
       throw new Error(`exists and is not controlled by InferenceCascade ${cascade.metadata.name}; refusing to take it over`);
     }
-    if (observed && containsDesired(observed, child)) return;
+    if (observed && containsDesired(observed, withoutTypeMeta(child))) return;
     this.assertLeader();
     await this.deps.clients.objects.patch(child as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     this.deps.metrics.apiWrites.inc({ verb: 'apply', kind });

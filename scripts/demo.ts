@@ -2,6 +2,7 @@
 // it the first time), installs the CRD and RBAC from manifests/, runs the operator as its
 // ServiceAccount, applies the sample cascade and shows it turning Ready.
 import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { up } from './cluster/controlplane.js';
@@ -23,7 +24,6 @@ const operator = spawn(process.execPath, [
   `--kubeconfig=${serviceAccountKubeconfig('inference-cascade-operator', 'inference-cascade-system')}`,
   '--health-probe-bind-address=127.0.0.1:0', '--identity=operator-demo',
 ], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-const { createWriteStream } = await import('node:fs');
 operator.stderr.pipe(createWriteStream(path.join(ROOT, '.cluster', 'logs', 'operator-demo.log')));
 
 try {

@@ -182,6 +182,9 @@ export async function up(progress: Progress = defaultProgress): Promise<ClusterS
       '--authorization-mode=RBAC',
       `--audit-policy-file=${files.audit}`, `--audit-log-path=${AUDIT_LOG}`,
       '--audit-log-format=json', '--audit-log-maxsize=200', '--audit-log-maxbackup=1',
+      // The kubernetes Service would point at 127.0.0.1, which Endpoints refuse: nothing in this
+      // cluster reaches the API server through it.
+      '--endpoint-reconciler-type=none',
       '--allow-privileged=true', '--profiling=false', '--v=1',
     ]));
     await waitFor('kube-apiserver', () => healthy(urls['kube-apiserver']!.url, true), 90_000, apiProc);
@@ -243,4 +246,23 @@ export async function down(progress: Progress = defaultProgress): Promise<void> 
   rmSync(path.join(CLUSTER_DIR, 'etcd'), { recursive: true, force: true });
   rmSync(STATE_FILE, { force: true });
   progress('down');
+}
+
+/**
+ * Stops one component and starts it again with the same flags and ports (for fault tests: an API
+ * server restart drops every watch and connection). `crash` kills it with SIGKILL instead of a
+ * graceful stop, which for kube-apiserver waits on open watches. Resolves once it is healthy.
+ */
+export async function restartComponent(name: keyof ReturnType<typeof healthUrls>, { downtimeMs = 0, crash = false } = {}): Promise<void> {
+  const state = readState();
+  const index = state?.processes.findIndex((p) => p.name === name) ?? -1;
+  if (!state || index < 0) throw new Error(`${name} is not running`);
+  const old = state.processes[index]!;
+  await stopProcess(old, 10_000, crash ? 'SIGKILL' : 'SIGTERM');
+  if (downtimeMs > 0) await sleep(downtimeMs);
+  const proc = startDetached(old.name, old.binary, old.args);
+  state.processes[index] = proc;
+  writeFileSync(STATE_FILE, JSON.stringify(state, null, 2));
+  const check = healthUrls(state)[name]!;
+  await waitFor(name, () => healthy(check.url, check.admin), 90_000, proc);
 }

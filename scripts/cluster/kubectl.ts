@@ -7,7 +7,7 @@ import { CLUSTER_DIR, KUBECONFIG } from './paths.js';
 
 export function kubectl(args: string[], input?: string, kubeconfig = KUBECONFIG): string {
   return execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args], {
-    input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000,
+    input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000, maxBuffer: 256 * 1024 * 1024,
   });
 }
 

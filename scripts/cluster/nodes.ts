@@ -30,7 +30,7 @@ export function fakeNode({ name, gpus = 0 }: NodeOptions): Record<string, unknow
   };
 }
 
-export function fakeNodes(cpuNodes = 2, gpuNodes = 1, gpusPerNode = 16): Record<string, unknown>[] {
+export function fakeNodes(cpuNodes = 2, gpuNodes = 1, gpusPerNode = 128): Record<string, unknown>[] {
   return [
     ...Array.from({ length: cpuNodes }, (_, i) => fakeNode({ name: `kwok-cpu-${i}` })),
     ...Array.from({ length: gpuNodes }, (_, i) => fakeNode({ name: `kwok-gpu-${i}`, gpus: gpusPerNode })),

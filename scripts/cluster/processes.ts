@@ -10,6 +10,7 @@ export interface StartedProcess {
   name: string;
   pid: number;
   binary: string;
+  args: string[];
   log: string;
 }
 
@@ -21,7 +22,7 @@ export function startDetached(name: string, binary: string, args: string[]): Sta
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${name} (${binary})`);
   child.unref();
-  return { name, pid: child.pid, binary, log };
+  return { name, pid: child.pid, binary, args, log };
 }
 
 export function isRunning(proc: StartedProcess): boolean {
@@ -35,9 +36,9 @@ export function isRunning(proc: StartedProcess): boolean {
   }
 }
 
-export async function stopProcess(proc: StartedProcess, graceMs = 10_000): Promise<void> {
+export async function stopProcess(proc: StartedProcess, graceMs = 10_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!isRunning(proc)) return;
-  process.kill(proc.pid, 'SIGTERM');
+  process.kill(proc.pid, signal);
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     if (!isRunning(proc)) return;

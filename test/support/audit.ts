@@ -1,6 +1,7 @@
 // Reads the API server's audit log (.cluster/audit.log, writes only): the ground truth for which
-// user issued which write, independent of anything the operator says about itself.
-import { existsSync, readFileSync } from 'node:fs';
+// user issued which write, independent of anything the operator says about itself. The log grows
+// by megabytes per test, so it is read incrementally from where the last read stopped.
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { AUDIT_LOG } from '../../scripts/cluster/paths.js';
 
 export interface AuditEvent {
@@ -14,16 +15,38 @@ export interface AuditEvent {
 
 export const serviceAccountUser = (namespace: string, name: string): string => `system:serviceaccount:${namespace}:${name}`;
 
-export function auditEvents(filter: (e: AuditEvent) => boolean): AuditEvent[] {
-  if (!existsSync(AUDIT_LOG)) return [];
-  return readFileSync(AUDIT_LOG, 'utf8').split('\n').filter(Boolean).flatMap((line) => {
-    try {
-      const event = JSON.parse(line) as AuditEvent;
-      return filter(event) ? [event] : [];
-    } catch {
-      return [];
-    }
-  });
+const WRITE_VERBS = ['create', 'update', 'patch', 'delete', 'deletecollection'];
+let offset = 0;
+let partial = '';
+let events: AuditEvent[] = [];
+
+/** Only this run's events are kept: the log outlives test runs, so reading starts at its end. */
+export function startAuditLog(): void {
+  offset = existsSync(AUDIT_LOG) ? statSync(AUDIT_LOG).size : 0;
+  partial = '';
+  events = [];
+}
+
+function readNew(): void {
+  if (!existsSync(AUDIT_LOG)) return;
+  const size = statSync(AUDIT_LOG).size;
+  if (size < offset) {
+    offset = 0; // rotated
+    partial = '';
+  }
+  if (size === offset) return;
+  const fd = openSync(AUDIT_LOG, 'r');
+  const buffer = Buffer.alloc(size - offset);
+  readSync(fd, buffer, 0, buffer.length, offset);
+  closeSync(fd);
+  offset = size;
+  const lines = (partial + buffer.toString('utf8')).split('\n');
+  partial = lines.pop() ?? '';
+  for (const line of lines) {
+    if (!line) continue;
+    const event = JSON.parse(line) as AuditEvent;
+    if (WRITE_VERBS.includes(event.verb) && event.user.username.startsWith('system:serviceaccount:')) events.push(event);
+  }
 }
 
 export interface WriteQuery {
@@ -35,8 +58,10 @@ export interface WriteQuery {
   excludeResources?: string[];
 }
 
+/** Writes by a ServiceAccount user, as the API server recorded them. */
 export function writesBy({ user, since, until, namespace, verbs = ['create', 'update', 'patch', 'delete'], excludeResources = [] }: WriteQuery): AuditEvent[] {
-  return auditEvents((e) => {
+  readNew();
+  return events.filter((e) => {
     const at = new Date(e.stageTimestamp);
     return e.user.username === user && verbs.includes(e.verb) && at >= since && (!until || at <= until) &&
       (!namespace || e.objectRef?.namespace === namespace) && !excludeResources.includes(e.objectRef?.resource ?? '');

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { isUp, up, down } from '../../scripts/cluster/controlplane.js';
+import { startAuditLog } from './audit.js';
 import { kubectl, serviceAccountKubeconfig as kubeconfigFor } from '../../scripts/cluster/kubectl.js';
 import { KUBECONFIG, ROOT } from '../../scripts/cluster/paths.js';
 
@@ -35,6 +36,7 @@ async function install(): Promise<void> {
   }
   kubectl(['apply', '--server-side', '--force-conflicts', '-f', manifest('00-namespace.yaml'), '-f', manifest('01-crd.yaml'), '-f', manifest('02-rbac.yaml')]);
   kubectl(['wait', '--for=condition=Established', 'crd/inferencecascades.cascade.inference.dev', '--timeout=30s']);
+  startAuditLog();
 }
 
 /** Starts the control plane if needed and installs the CRD and RBAC; idempotent. */
