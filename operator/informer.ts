@@ -47,6 +47,10 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.informer = makeInformer<T>(options.kubeConfig, options.path, list, options.labelSelector);
     const touch = (event: InformerEvent) => (obj: T) => {
       this.lastActivity = Date.now();
+      // managedFields are the bulk of an applied object and the operator never reads them; the
+      // cache holds this very object, so dropping them here saves memory (as controller-runtime's
+      // TransformStripManagedFields does).
+      if (obj.metadata) delete obj.metadata.managedFields;
       options.onEvent(event, obj);
     };
     this.informer.on('add', touch('add'));

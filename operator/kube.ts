@@ -12,8 +12,27 @@ export interface KubeClients {
   objects: KubernetesObjectApi;
 }
 
+type CreateDispatcher = (cluster: unknown, agentOptions: unknown) => unknown;
+
+/**
+ * client-node 2.0.1 builds a new undici Agent for every request, so each API call pays a fresh
+ * TLS handshake on both ends (measured: about a sixth of the operator's CPU, and API server CPU
+ * besides). This keeps one keep-alive pool per cluster and user.
+ */
+export function poolDispatchers(kubeConfig: KubeConfig): KubeConfig {
+  const target = kubeConfig as unknown as { createDispatcher: CreateDispatcher };
+  const create = target.createDispatcher.bind(kubeConfig);
+  const pools = new Map<string, unknown>();
+  target.createDispatcher = (cluster, agentOptions) => {
+    const key = `${kubeConfig.getCurrentCluster()?.name}/${kubeConfig.getCurrentUser()?.name}`;
+    if (!pools.has(key)) pools.set(key, create(cluster, agentOptions));
+    return pools.get(key);
+  };
+  return kubeConfig;
+}
+
 export function loadKubeConfig(file?: string): KubeConfig {
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = poolDispatchers(new KubeConfig());
   if (file) kubeConfig.loadFromFile(file);
   else kubeConfig.loadFromDefault();
   return kubeConfig;

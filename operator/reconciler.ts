@@ -33,6 +33,8 @@ export interface ReconcilerDeps {
   canWrite: () => boolean;
 }
 
+type ChildChange = 'Created' | 'Updated' | 'Unchanged';
+
 export class NotLeaderError extends Error {
   constructor() {
     super('not the leader: write skipped');
@@ -68,6 +70,7 @@ export class Reconciler {
     // The children are independent objects: applying them concurrently keeps one cascade's
     // pass to about one API round trip.
     const results = await Promise.allSettled(desired.map((child) => this.ensureChild(cascade, child, log)));
+    this.recordChanges(cascade, desired, results);
     const rejections = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     if (rejections.some((e) => e instanceof NotLeaderError)) return 'done';
     // The namespace is going away, and the cascade with it: nothing to retry.
@@ -86,19 +89,27 @@ export class Reconciler {
     return result;
   }
 
-  private async ensureChild(cascade: InferenceCascade, child: ChildObject, log: Logger): Promise<void> {
+  private async ensureChild(cascade: InferenceCascade, child: ChildObject, log: Logger): Promise<ChildChange> {
     const kind = child.kind as OwnedKind;
     const observed = this.deps.children[kind].get(child.metadata.name, child.metadata.namespace);
     if (observed && !ownedBy(observed, cascade)) {
       throw new Error(`exists and is not controlled by InferenceCascade ${cascade.metadata.name}; refusing to take it over`);
     }
-    if (observed && containsDesired(observed, withoutTypeMeta(child))) return;
+    if (observed && containsDesired(observed, withoutTypeMeta(child))) return 'Unchanged';
     this.assertLeader();
     await this.deps.clients.objects.patch(child as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     this.deps.metrics.apiWrites.inc({ verb: 'apply', kind });
-    const verb = observed ? 'Updated' : 'Created';
-    log.info(`${verb.toLowerCase()} child`, { kind, name: child.metadata.name });
-    this.deps.events.record(cascade, 'Normal', verb, `${verb} ${kind} ${child.metadata.name}`);
+    const change = observed ? 'Updated' : 'Created';
+    log.info(`${change.toLowerCase()} child`, { kind, name: child.metadata.name });
+    return change;
+  }
+
+  /** One Event per pass and kind of change, not one per child: fewer writes for the same story. */
+  private recordChanges(cascade: InferenceCascade, desired: ChildObject[], results: PromiseSettledResult<ChildChange>[]): void {
+    for (const change of ['Created', 'Updated'] as const) {
+      const names = results.flatMap((r, i) => (r.status === 'fulfilled' && r.value === change ? [`${desired[i]!.kind} ${desired[i]!.metadata.name}`] : []));
+      if (names.length > 0) this.deps.events.record(cascade, 'Normal', change, `${change} ${names.join(', ')}`);
+    }
   }
 
   private async deleteUnwanted(cascade: InferenceCascade, desired: ChildObject[], log: Logger): Promise<void> {

@@ -24,11 +24,16 @@ export interface OperatorOptions {
   leaseDurationSeconds?: number;
   leaderElect?: boolean;
   extraArgs?: string[];
+  /** Run the compiled operator (npm run build) with these Node flags, as the shipped image does. */
+  compiled?: { nodeFlags: string[] };
 }
 
-export async function startOperator({ kubeconfig, identity, leaseDurationSeconds = 4, leaderElect = true, extraArgs = [] }: OperatorOptions): Promise<OperatorProcess> {
+export async function startOperator({ kubeconfig, identity, leaseDurationSeconds = 4, leaderElect = true, extraArgs = [], compiled }: OperatorOptions): Promise<OperatorProcess> {
+  const entry = compiled
+    ? [...compiled.nodeFlags, path.join(ROOT, 'dist', 'operator', 'main.js')]
+    : ['--import', 'tsx', path.join(ROOT, 'operator', 'main.ts')];
   const child = spawn(process.execPath, [
-    '--import', 'tsx', path.join(ROOT, 'operator', 'main.ts'),
+    ...entry,
     `--kubeconfig=${kubeconfig}`, `--identity=${identity}`, `--namespace=${OPERATOR_NAMESPACE}`,
     '--health-probe-bind-address=127.0.0.1:0', `--leader-elect=${leaderElect}`,
     `--lease-duration-seconds=${leaseDurationSeconds}`, '--log-level=debug', ...extraArgs,
