@@ -48,6 +48,18 @@ async function readyCount(ns: string): Promise<number> {
   return list.items.filter((c) => c.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')).length;
 }
 
+function writeReport(runs: unknown[]): void {
+  mkdirSync(path.join(ROOT, 'reports'), { recursive: true });
+  const report = {
+    runs,
+    target: { cascades: 300, seconds_to_ready_max: 60, operator_peak_rss_mb_max: 250 },
+    operator: { build: 'compiled (npm run build)', node_flags: OPERATOR_NODE_FLAGS, workers: Number(values.workers) },
+    machine: { cpus: os.cpus().length, memory_gb: Math.round(os.totalmem() / 2 ** 30) },
+    note: 'The control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) shares the same cores as the operator; every cascade creates 5 Deployments, 5 Services, 1 ConfigMap and 5 pods.',
+  };
+  writeFileSync(path.join(ROOT, 'reports', 'bench-operator.json'), `${JSON.stringify(report, null, 2)}\n`);
+}
+
 await up((m) => say(m));
 const manifests = ['00-namespace.yaml', '01-crd.yaml', '02-rbac.yaml'].flatMap((f) => ['-f', path.join(ROOT, 'manifests', f)]);
 kubectl(['apply', '--server-side', '--force-conflicts', ...manifests]);
@@ -102,18 +114,16 @@ for (const cascades of sizes) {
   say(`N=${cascades}: all Ready in ${run.seconds_to_ready} s; peak RSS ${run.operator_peak_rss_mb} MB; operator CPU ${run.operator_cpu_seconds} s`);
   runs.push(run);
   await operator.stop();
+  writeReport(runs);
   say(`N=${cascades}: deleting namespace`);
-  kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=300s']);
+  kubectl(['delete', 'namespace', ns, '--wait=false']);
+  const deleteStarted = Date.now();
+  while (kubectl(['get', 'namespaces', '-o', 'name']).includes(`namespace/${ns}\n`)) {
+    if (Date.now() - deleteStarted > 600_000) throw new Error(`namespace ${ns} still terminating after 600 s`);
+    await sleep(2000);
+  }
 }
 kubectl(['delete', 'node', 'kwok-gpu-bench', '--wait=false']);
 
-mkdirSync(path.join(ROOT, 'reports'), { recursive: true });
-const report = {
-  runs,
-  target: { cascades: 300, seconds_to_ready_max: 60, operator_peak_rss_mb_max: 250 },
-  machine: { cpus: os.cpus().length, memory_gb: Math.round(os.totalmem() / 2 ** 30) },
-  operator: { build: 'compiled (npm run build)', node_flags: OPERATOR_NODE_FLAGS, workers: Number(values.workers) },
-  note: 'The control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) shares the same cores as the operator; every cascade creates 5 Deployments, 5 Services, 1 ConfigMap and 5 pods.',
-};
-writeFileSync(path.join(ROOT, 'reports', 'bench-operator.json'), `${JSON.stringify(report, null, 2)}\n`);
+writeReport(runs);
 say('wrote reports/bench-operator.json');
