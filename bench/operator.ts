@@ -9,10 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { up } from '../scripts/cluster/controlplane.js';
-import { kubectl, serviceAccountKubeconfig } from '../scripts/cluster/kubectl.js';
+import { installCrdAndRbac, kubectl, serviceAccountKubeconfig } from '../scripts/cluster/kubectl.js';
 import { fakeNode } from '../scripts/cluster/nodes.js';
 import { KUBECONFIG, ROOT } from '../scripts/cluster/paths.js';
 import { GROUP, PLURAL, VERSION, type InferenceCascade } from '../crds/types.js';
+import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { createClients, loadKubeConfig } from '../operator/kube.js';
 import { sampleCascade, toYaml } from '../test/support/cascades.js';
 import { startOperator } from '../test/support/operator.js';
@@ -41,9 +42,7 @@ function cpuSeconds(pid: number): number {
 }
 
 // Polled in-process: spawning kubectl for 300 objects twice a second cost a third of a core.
-const custom = createClients(loadKubeConfig(KUBECONFIG)).custom;
-
-async function readyCount(ns: string): Promise<number> {
+async function readyCount(custom: CustomObjectsApi, ns: string): Promise<number> {
   const list = await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns }) as { items: InferenceCascade[] };
   return list.items.filter((c) => c.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')).length;
 }
@@ -61,9 +60,8 @@ function writeReport(runs: unknown[]): void {
 }
 
 await up((m) => say(m));
-const manifests = ['00-namespace.yaml', '01-crd.yaml', '02-rbac.yaml'].flatMap((f) => ['-f', path.join(ROOT, 'manifests', f)]);
-kubectl(['apply', '--server-side', '--force-conflicts', ...manifests]);
-kubectl(['wait', '--for=condition=Established', 'crd/inferencecascades.cascade.inference.dev', '--timeout=30s']);
+installCrdAndRbac();
+const custom = createClients(loadKubeConfig(KUBECONFIG)).custom;
 // One GPU per cascade: add fake GPU capacity for the largest run.
 const benchNodes = [fakeNode({ name: 'kwok-gpu-bench', gpus: Math.max(...sizes) + 8 })];
 kubectl(['apply', '-f', '-'], benchNodes.map((n) => `---\n${stringify(n)}`).join(''));
@@ -95,7 +93,7 @@ for (const cascades of sizes) {
     await sleep(1000);
     if (operator.child.exitCode !== null) throw new Error(`N=${cascades}: the operator exited with ${operator.child.exitCode}`);
     peakRss = Math.max(peakRss, peakRssMb(pid));
-    ready = await readyCount(ns);
+    ready = await readyCount(custom, ns);
     if (Date.now() - lastReport > 5000) {
       say(`N=${cascades}: ${ready}/${cascades} Ready after ${((Date.now() - started) / 1000).toFixed(0)} s, operator RSS peak ${peakRss.toFixed(0)} MB`);
       lastReport = Date.now();

@@ -6,16 +6,14 @@ import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { up } from './cluster/controlplane.js';
-import { kubectl, serviceAccountKubeconfig } from './cluster/kubectl.js';
+import { installCrdAndRbac, kubectl, serviceAccountKubeconfig } from './cluster/kubectl.js';
 import { KUBECONFIG, ROOT } from './cluster/paths.js';
 
 const NAMESPACE = 'demo';
 const say = (m: string): void => console.log(`[demo] ${m}`);
 
 await up((m) => say(m));
-const manifests = ['00-namespace.yaml', '01-crd.yaml', '02-rbac.yaml'].flatMap((f) => ['-f', path.join(ROOT, 'manifests', f)]);
-kubectl(['apply', '--server-side', '--force-conflicts', ...manifests]);
-kubectl(['wait', '--for=condition=Established', 'crd/inferencecascades.cascade.inference.dev', '--timeout=30s']);
+installCrdAndRbac();
 kubectl(['apply', '-f', '-'], kubectl(['create', 'namespace', NAMESPACE, '--dry-run=client', '-o', 'yaml']));
 
 say('starting the operator (logs: .cluster/logs/operator-demo.log)');

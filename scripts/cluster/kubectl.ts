@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { PKI } from './certs.js';
-import { CLUSTER_DIR, KUBECONFIG } from './paths.js';
+import { CLUSTER_DIR, KUBECONFIG, ROOT } from './paths.js';
 
 export function kubectl(args: string[], input?: string, kubeconfig = KUBECONFIG): string {
   return execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args], {
@@ -28,4 +28,11 @@ export function serviceAccountKubeconfig(serviceAccount: string, namespace: stri
     'current-context': 'local',
   }), { mode: 0o600 });
   return file;
+}
+
+/** The namespace, CRD and RBAC from manifests/ (not the operator Deployment), and the CRD established. */
+export function installCrdAndRbac(): void {
+  const files = ['00-namespace.yaml', '01-crd.yaml', '02-rbac.yaml'].flatMap((f) => ['-f', path.join(ROOT, 'manifests', f)]);
+  kubectl(['apply', '--server-side', '--force-conflicts', ...files]);
+  kubectl(['wait', '--for=condition=Established', 'crd/inferencecascades.cascade.inference.dev', '--timeout=30s']);
 }

@@ -1,11 +1,10 @@
 // The real local control plane for tests: started once per test run (or reused when it is already
 // up), with the CRD and RBAC installed from the very files that ship in manifests/.
-import path from 'node:path';
 import { stringify } from 'yaml';
 import { isUp, up, down } from '../../scripts/cluster/controlplane.js';
 import { startAuditLog } from './audit.js';
-import { kubectl, serviceAccountKubeconfig as kubeconfigFor } from '../../scripts/cluster/kubectl.js';
-import { KUBECONFIG, ROOT } from '../../scripts/cluster/paths.js';
+import { installCrdAndRbac, kubectl, serviceAccountKubeconfig as kubeconfigFor } from '../../scripts/cluster/kubectl.js';
+import { KUBECONFIG } from '../../scripts/cluster/paths.js';
 
 export const OPERATOR_NAMESPACE = 'inference-cascade-system';
 export const OPERATOR_SA = 'inference-cascade-operator';
@@ -27,15 +26,12 @@ export function getJson<T = any>(args: string[]): T {
   return JSON.parse(kubectl([...args, '-o', 'json'])) as T;
 }
 
-const manifest = (name: string): string => path.join(ROOT, 'manifests', name);
-
 async function install(): Promise<void> {
   if (!(await isUp())) {
     await up((m) => process.stderr.write(`      [cluster] ${m}\n`));
     startedByTests = true;
   }
-  kubectl(['apply', '--server-side', '--force-conflicts', '-f', manifest('00-namespace.yaml'), '-f', manifest('01-crd.yaml'), '-f', manifest('02-rbac.yaml')]);
-  kubectl(['wait', '--for=condition=Established', 'crd/inferencecascades.cascade.inference.dev', '--timeout=30s']);
+  installCrdAndRbac();
   startAuditLog();
 }
 
