@@ -37,7 +37,7 @@ try {
   say(`fraud-scorer Ready ${((Date.now() - started) / 1000).toFixed(1)} s after apply\n`);
   console.log(kubectl(['-n', NAMESPACE, 'get', 'inferencecascades']));
   console.log(kubectl(['-n', NAMESPACE, 'get', 'deployments,services,configmaps', '-l', 'cascade.inference.dev/cascade=fraud-scorer']));
-  console.log(kubectl(['-n', NAMESPACE, 'get', 'pods', '-o', 'custom-columns=POD:.metadata.name,VARIANT:.metadata.labels.cascade\\.inference\\.dev/role,NODE:.spec.nodeName,PHASE:.status.phase']));
+  console.log(kubectl(['-n', NAMESPACE, 'get', 'pods', '-o', 'custom-columns=POD:.metadata.name,COMPONENT:.metadata.labels.app\\.kubernetes\\.io/component,ROLE:.metadata.labels.cascade\\.inference\\.dev/role,NODE:.spec.nodeName,PHASE:.status.phase']));
   say(`the cluster stays up: KUBECONFIG=${KUBECONFIG} kubectl -n ${NAMESPACE} describe inferencecascade fraud-scorer`);
   say('stop it with: npm run cluster:down');
 } finally {
