@@ -81,6 +81,13 @@ export class CascadeController {
       logger,
       canWrite: deps.canWrite,
     });
+    metrics.setGaugeSources({
+      queueDepth: () => this.queue.length,
+      cascades: () => {
+        const all = this.cascades.list();
+        return { ready: all.filter((c) => c.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')).length, total: all.length };
+      },
+    });
   }
 
   get synced(): boolean {
@@ -108,7 +115,6 @@ export class CascadeController {
         throw err;
       } finally {
         stopTimer();
-        this.updateGauges();
       }
     });
   }
@@ -121,18 +127,9 @@ export class CascadeController {
 
   private enqueue(key: string): void {
     this.queue.add(key);
-    this.deps.metrics.queueDepth.set(this.queue.length);
   }
 
   private resyncAll(): void {
     for (const cascade of this.cascades.list()) this.enqueue(keyOf(cascade));
-  }
-
-  private updateGauges(): void {
-    this.deps.metrics.queueDepth.set(this.queue.length);
-    const all = this.cascades.list();
-    const ready = all.filter((c) => c.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')).length;
-    this.deps.metrics.cascades.set({ ready: 'true' }, ready);
-    this.deps.metrics.cascades.set({ ready: 'false' }, all.length - ready);
   }
 }

@@ -12,8 +12,9 @@ import type { OperatorMetrics } from './metrics.js';
 import { computeStatus, type ObservedDeployment } from './status.js';
 import type { HandlerResult } from './workqueue.js';
 
-export const OWNED_KINDS = ['Deployment', 'Service', 'ConfigMap'] as const;
-export type OwnedKind = (typeof OWNED_KINDS)[number];
+const OWNED_API_VERSIONS = { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1' } as const;
+export type OwnedKind = keyof typeof OWNED_API_VERSIONS;
+export const OWNED_KINDS = Object.keys(OWNED_API_VERSIONS) as OwnedKind[];
 
 export interface ObjectCache<T> {
   get(name: string, namespace?: string): T | undefined;
@@ -121,7 +122,7 @@ export class Reconciler {
       for (const obj of unwanted) {
         this.assertLeader();
         try {
-          await this.deps.clients.objects.delete({ apiVersion: obj.apiVersion ?? (kind === 'Deployment' ? 'apps/v1' : 'v1'), kind, metadata: { name: obj.metadata!.name!, namespace: cascade.metadata.namespace } });
+          await this.deps.clients.objects.delete({ apiVersion: OWNED_API_VERSIONS[kind], kind, metadata: { name: obj.metadata!.name!, namespace: cascade.metadata.namespace } });
         } catch (err) {
           if (statusCode(err) !== 404) throw err;
         }
