@@ -6,7 +6,7 @@ import { OWNED_SELECTOR, type BuildOptions } from './desired/index.js';
 import type { EventRecorder } from './events.js';
 import { ResilientInformer, type InformerEvent } from './informer.js';
 import type { KubeClients } from './kube.js';
-import { errorMessage, type Logger } from './logger.js';
+import { errorMessage, type Logger } from '../common/logger.js';
 import type { OperatorMetrics } from './metrics.js';
 import { OWNED_KINDS, Reconciler, type OwnedKind } from './reconciler.js';
 import { WorkQueue } from './workqueue.js';

@@ -2,7 +2,7 @@
 // sent once per window, so a flapping child cannot flood the API server.
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type InferenceCascade } from '../crds/types.js';
-import { errorMessage, type Logger } from './logger.js';
+import { errorMessage, type Logger } from '../common/logger.js';
 
 export type EventType = 'Normal' | 'Warning';
 

@@ -4,8 +4,8 @@
 // and reports deletions), and a watchdog restarts a watch that has gone quiet for too long.
 import { type KubeConfig, type KubernetesListObject, type KubernetesObject, makeInformer } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from './logger.js';
-import { errorMessage } from './logger.js';
+import type { Logger } from '../common/logger.js';
+import { errorMessage } from '../common/logger.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 

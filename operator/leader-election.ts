@@ -1,7 +1,7 @@
 // Lease-based leader election loop. All decisions come from leader-election-rules.ts; this module
 // only reads and writes the Lease and keeps time. Every write carries the resourceVersion that was
 // read, so when two candidates race, the API server lets exactly one of them win (409 for the other).
-import { errorMessage } from './logger.js';
+import { errorMessage } from '../common/logger.js';
 import {
   decideLease,
   releasedLease,

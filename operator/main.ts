@@ -5,7 +5,7 @@ import { CascadeController } from './controller.js';
 import { KubeEventRecorder } from './events.js';
 import { createClients, loadKubeConfig } from './kube.js';
 import { LeaderElector } from './leader-election.js';
-import { createLogger, errorMessage } from './logger.js';
+import { createLogger, errorMessage } from '../common/logger.js';
 import { createOperatorMetrics } from './metrics.js';
 import { createProbeServer, listen } from './server.js';
 

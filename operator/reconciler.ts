@@ -7,7 +7,7 @@ import { CASCADE_LABEL, desiredChildren, FIELD_MANAGER, type BuildOptions, type 
 import { containsDesired } from './diff.js';
 import type { EventRecorder } from './events.js';
 import { namespaceTerminating, statusCode, type KubeClients } from './kube.js';
-import { errorMessage, type Logger } from './logger.js';
+import { errorMessage, type Logger } from '../common/logger.js';
 import type { OperatorMetrics } from './metrics.js';
 import { computeStatus, type ObservedDeployment } from './status.js';
 import type { HandlerResult } from './workqueue.js';

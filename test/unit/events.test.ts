@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { CoreV1Api, CoreV1ApiCreateNamespacedEventRequest } from '@kubernetes/client-node';
 import type { InferenceCascade } from '../../crds/types.js';
 import { KubeEventRecorder } from '../../operator/events.js';
-import type { Logger } from '../../operator/logger.js';
+import type { Logger } from '../../common/logger.js';
 
 const WINDOW = 60_000;
 const T0 = Date.UTC(2026, 2, 1, 10, 0, 0);
