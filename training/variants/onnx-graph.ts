@@ -6,14 +6,21 @@
  * MatMulInteger against int8 weights, then the int32 sums rescaled by (activation scale x
  * per-column weight scale), so onnxruntime runs integer kernels.
  */
-import onnxProto from 'onnx-proto';
+import {
+  encodeModel,
+  FLOAT,
+  INT8,
+  IR_VERSION,
+  node,
+  OPSET,
+  tensor,
+  valueInfo,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from '../../common/onnx-model.js';
 
-const { onnx } = onnxProto;
-type NodeProto = InstanceType<typeof onnx.NodeProto>;
-type TensorProto = InstanceType<typeof onnx.TensorProto>;
-
-export const OPSET = 17;
-export const IR_VERSION = 8;
+export { IR_VERSION, OPSET };
 export const INPUT_FEATURES = 'features';
 export const OUTPUT_EMBEDDING = 'embedding';
 export const OUTPUT_LOGITS = 'logits';
@@ -40,38 +47,6 @@ export interface Int8Weights {
 
 export type LayerWeights = Fp32Weights | Int8Weights;
 
-function tensor(name: string, dataType: number, dims: number[], bytes: Uint8Array): TensorProto {
-  return onnx.TensorProto.create({ name, dataType, dims, rawData: bytes });
-}
-
-function bytes(array: Float32Array | Int8Array): Uint8Array {
-  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-}
-
-function valueInfo(name: string, elemType: number, dims: (number | string)[]) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
-}
-
-function node(opType: string, inputs: string[], outputs: string[], attributes: Record<string, number> = {}): NodeProto {
-  return onnx.NodeProto.create({
-    opType,
-    input: inputs,
-    output: outputs,
-    name: outputs[0],
-    attribute: Object.entries(attributes).map(([name, i]) =>
-      onnx.AttributeProto.create({ name, i, type: onnx.AttributeProto.AttributeType.INT }),
-    ),
-  });
-}
-
 interface LayerGraph {
   nodes: NodeProto[];
   initializers: TensorProto[];
@@ -79,16 +54,15 @@ interface LayerGraph {
 
 function layerGraph(layer: LayerWeights, index: number, input: string, output: string, relu: boolean): LayerGraph {
   const p = `layer${index}`;
-  const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const nodes: NodeProto[] = [];
-  const initializers: TensorProto[] = [tensor(`${p}.bias`, FLOAT, [layer.out], bytes(layer.bias))];
+  const initializers: TensorProto[] = [tensor(`${p}.bias`, FLOAT, [layer.out], layer.bias)];
   const linear = relu ? `${p}.linear` : output;
   if (layer.kind === 'fp32') {
-    initializers.push(tensor(`${p}.weight`, FLOAT, [layer.in, layer.out], bytes(layer.weight)));
+    initializers.push(tensor(`${p}.weight`, FLOAT, [layer.in, layer.out], layer.weight));
     nodes.push(node('MatMul', [input, `${p}.weight`], [`${p}.matmul`]));
   } else {
-    initializers.push(tensor(`${p}.weight_q`, onnx.TensorProto.DataType.INT8, [layer.in, layer.out], bytes(layer.weight)));
-    initializers.push(tensor(`${p}.weight_scale`, FLOAT, [layer.out], bytes(layer.scale)));
+    initializers.push(tensor(`${p}.weight_q`, INT8, [layer.in, layer.out], layer.weight));
+    initializers.push(tensor(`${p}.weight_scale`, FLOAT, [layer.out], layer.scale));
     nodes.push(
       node('DynamicQuantizeLinear', [input], [`${p}.x_q`, `${p}.x_scale`, `${p}.x_zero_point`]),
       node('MatMulInteger', [`${p}.x_q`, `${p}.weight_q`, `${p}.x_zero_point`], [`${p}.acc`]),
@@ -102,28 +76,14 @@ function layerGraph(layer: LayerWeights, index: number, input: string, output: s
   return { nodes, initializers };
 }
 
-function model(
-  graphName: string,
-  parts: LayerGraph[],
-  inputs: ReturnType<typeof valueInfo>[],
-  outputs: ReturnType<typeof valueInfo>[],
-  extra: NodeProto[] = [],
-): Uint8Array {
-  const graph = onnx.GraphProto.create({
-    name: graphName,
-    node: [...parts.flatMap((part) => part.nodes), ...extra],
-    initializer: parts.flatMap((part) => part.initializers),
-    input: inputs,
-    output: outputs,
+function model(name: string, parts: LayerGraph[], inputs: ValueInfoProto[], outputs: ValueInfoProto[], extra: NodeProto[] = []): Uint8Array {
+  return encodeModel({
+    name,
+    nodes: [...parts.flatMap((part) => part.nodes), ...extra],
+    initializers: parts.flatMap((part) => part.initializers),
+    inputs,
+    outputs,
   });
-  const proto = onnx.ModelProto.create({
-    irVersion: IR_VERSION,
-    opsetImport: [{ domain: '', version: OPSET }],
-    producerName: 'inference-cascade',
-    producerVersion: '1',
-    graph,
-  });
-  return onnx.ModelProto.encode(proto).finish();
 }
 
 function checkChain(layers: readonly LayerWeights[]): void {
@@ -147,7 +107,6 @@ export interface VariantGraphs {
 
 export function buildVariantGraphs(name: string, layers: readonly LayerWeights[]): VariantGraphs {
   checkChain(layers);
-  const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const hidden = layers.slice(0, -1);
   const output = layers[layers.length - 1]!;
   const embeddingDim = hidden[hidden.length - 1]!.out;
@@ -157,14 +116,14 @@ export function buildVariantGraphs(name: string, layers: readonly LayerWeights[]
   const encoder = model(
     `${name}.encoder`,
     encoderParts,
-    [valueInfo(INPUT_FEATURES, FLOAT, ['batch', layers[0]!.in])],
-    [valueInfo(OUTPUT_EMBEDDING, FLOAT, ['batch', embeddingDim])],
+    [valueInfo(INPUT_FEATURES, ['batch', layers[0]!.in])],
+    [valueInfo(OUTPUT_EMBEDDING, ['batch', embeddingDim])],
   );
   const head = model(
     `${name}.head`,
     [layerGraph(output, hidden.length, OUTPUT_EMBEDDING, OUTPUT_LOGITS, false)],
-    [valueInfo(OUTPUT_EMBEDDING, FLOAT, ['batch', embeddingDim])],
-    [valueInfo(OUTPUT_LOGITS, FLOAT, ['batch', output.out]), valueInfo(OUTPUT_PROBABILITIES, FLOAT, ['batch', output.out])],
+    [valueInfo(OUTPUT_EMBEDDING, ['batch', embeddingDim])],
+    [valueInfo(OUTPUT_LOGITS, ['batch', output.out]), valueInfo(OUTPUT_PROBABILITIES, ['batch', output.out])],
     [node('Softmax', [OUTPUT_LOGITS], [OUTPUT_PROBABILITIES], { axis: -1 })],
   );
   return { encoder, head, embeddingDim };

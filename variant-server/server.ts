@@ -1,0 +1,305 @@
+// The variant server: OIP v2 REST, the prototype's /predict, /metrics and a graceful drain, on
+// fastify. startVariantServer is the programmatic entry point; main.ts is the CLI around it.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createLogger, errorMessage, type Logger } from '../common/logger.js';
+import { readModelInfo } from './card.js';
+import { DEFAULTS, validateModelName } from './config.js';
+import type { DeviceRequest } from './execution-provider.js';
+import { createVariantMetrics, type VariantMetrics } from './metrics.js';
+import { createServedModel, modelMetadata, type ServedGraph, type ServedModel } from './model.js';
+import { formatInferResponse, parseInferRequest } from './oip.js';
+import { formatPredictResponse, parseEmbeddingFlag, parsePredictRequest } from './predict.js';
+import { loadVariant, modelDirectory, type VariantRuntime } from './runtime.js';
+import { Scheduler } from './scheduler.js';
+import { RequestError } from './tensors.js';
+
+export const SERVER_NAME = 'inference-cascade-variant-server';
+export const SERVER_VERSION = '0.1.0';
+
+export interface VariantServerOptions {
+  /** Model directory or file:// URI. */
+  model: string;
+  /** Defaults to <workload>-<role> from card.json. */
+  name?: string;
+  /** 0 (the default here) picks a free port. */
+  port?: number;
+  host?: string;
+  batching?: boolean;
+  batchWindowMs?: number;
+  maxBatch?: number;
+  bodyLimitBytes?: number;
+  device?: DeviceRequest;
+  drainTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export type ServerState = 'loading' | 'ready' | 'draining' | 'stopped';
+
+export interface VariantServer {
+  url: string;
+  port: number;
+  name: string;
+  version: string;
+  executionProviders: string[];
+  runtime: VariantRuntime;
+  metrics: VariantMetrics;
+  app: FastifyInstance;
+  state(): ServerState;
+  /** Stop accepting, wait for in-flight requests, release the sessions. Resolves false if the drain timed out. */
+  close(): Promise<boolean>;
+}
+
+type Endpoint = 'health_live' | 'health_ready' | 'server_metadata' | 'model_metadata' | 'model_ready' | 'infer' | 'predict' | 'metrics';
+
+// Health and metrics keep answering while draining: probes and scrapes must see the drain.
+const ALWAYS_ANSWERED = new Set<string>(['health_live', 'health_ready', 'metrics']);
+const INFERENCE = new Set<string>(['infer', 'predict']);
+
+interface ModelParams {
+  name: string;
+  version?: string;
+}
+
+function endpointOf(request: FastifyRequest): string {
+  return (request.routeOptions.config as { endpoint?: string } | undefined)?.endpoint ?? 'not_found';
+}
+
+function clientErrorMessage(error: FastifyError, bodyLimit: number, request: FastifyRequest): string {
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return `malformed JSON body: ${error.message}`;
+  switch (error.code) {
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'request body is empty; send a JSON object';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body is larger than the limit of ${bodyLimit} bytes`;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `unsupported content-type "${request.headers['content-type'] ?? ''}"; send application/json`;
+    default:
+      return error.message;
+  }
+}
+
+export async function startVariantServer(options: VariantServerOptions): Promise<VariantServer> {
+  const logger = options.logger ?? createLogger('info', { component: 'variant-server' });
+  const directory = modelDirectory(options.model);
+  const info = readModelInfo(directory);
+  const name = validateModelName(options.name ?? info.defaultName, options.name ? 'model name' : `model name from ${directory}/card.json`);
+  if (info.cardMismatches.length > 0) {
+    logger.warn('model files differ from the hashes in card.json', { directory, files: info.cardMismatches });
+  }
+  const batching = {
+    batching: options.batching ?? false,
+    batchWindowMs: options.batchWindowMs ?? DEFAULTS.batchWindowMs,
+    maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
+  };
+  const bodyLimit = options.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes;
+  const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs;
+
+  const metrics = createVariantMetrics();
+  const scheduler = new Scheduler({
+    ...batching,
+    onRun(graph, rows, requests) {
+      metrics.batchSize.observe({ graph }, rows);
+      metrics.batchRequests.observe({ graph }, requests);
+    },
+  });
+  metrics.setQueueDepthSource(() => scheduler.queueDepth);
+
+  let state: ServerState = 'loading';
+  let served: ServedModel | undefined;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+
+  const app = Fastify({ bodyLimit, logger: false, forceCloseConnections: 'idle' });
+  // fastify's JSON parser (which guards against prototype poisoning) only says "not valid JSON";
+  // a second plain parse of the rejected body yields where it went wrong.
+  const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    defaultJsonParser(request, text, (error, value) => {
+      if ((error as FastifyError | null)?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+        try {
+          JSON.parse(text);
+        } catch (syntax) {
+          done(new RequestError(400, `malformed JSON body: ${(syntax as Error).message}`), undefined);
+          return;
+        }
+      }
+      done(error, value);
+    });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const endpoint = endpointOf(request);
+    if ((state === 'draining' || state === 'stopped') && !ALWAYS_ANSWERED.has(endpoint)) {
+      reply.header('connection', 'close');
+      return reply.code(503).send({ error: 'server is shutting down; send the request to another replica' });
+    }
+    if (INFERENCE.has(endpoint)) {
+      // 'close' fires once the response is written or the client went away, so the drain cannot miss it.
+      inFlight += 1;
+      metrics.inFlight.inc();
+      reply.raw.once('close', () => {
+        inFlight -= 1;
+        metrics.inFlight.dec();
+        if (inFlight === 0) idle?.();
+      });
+    }
+    return undefined;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const endpoint = endpointOf(request);
+    const requested = (request.params as Partial<ModelParams> | undefined)?.name;
+    const model =
+      endpoint === 'predict'
+        ? name
+        : requested === undefined
+          ? ''
+          : served?.graphs.has(requested) || requested === name
+            ? requested
+            : 'unknown';
+    metrics.requests.inc({ endpoint, model });
+    metrics.requestDuration.observe({ endpoint }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 400) metrics.errors.inc({ code: String(reply.statusCode) });
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error instanceof RequestError ? error.statusCode : (error.statusCode ?? 500);
+    if (status >= 400 && status < 500) {
+      const message = error instanceof RequestError ? error.message : clientErrorMessage(error, bodyLimit, request);
+      logger.debug('rejected request', { method: request.method, url: request.url, status, error: message });
+      return reply.code(status).send({ error: message });
+    }
+    logger.error('request failed', { method: request.method, url: request.url, error: errorMessage(error) });
+    return reply.code(status >= 500 ? status : 500).send({ error: `internal error: ${errorMessage(error)}` });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
+  const graphFor = (params: ModelParams): ServedGraph => {
+    if (state === 'loading' || !served) throw new RequestError(503, `model "${name}" is still loading`);
+    const graph = served.graphs.get(params.name);
+    if (!graph)
+      throw new RequestError(
+        404,
+        `unknown model "${params.name}"; this server serves ${[...served.graphs.keys()].map((n) => `"${n}"`).join(', ')}`,
+      );
+    if (params.version !== undefined && params.version !== graph.spec.version) {
+      throw new RequestError(404, `model "${params.name}" has no version "${params.version}"; its version is "${graph.spec.version}"`);
+    }
+    return graph;
+  };
+
+  const route = (
+    method: 'GET' | 'POST',
+    urls: string[],
+    endpoint: Endpoint,
+    handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+  ): void => {
+    for (const url of urls) app.route({ method, url, config: { endpoint }, handler });
+  };
+  const modelUrls = (suffix: string) => [`/v2/models/:name${suffix}`, `/v2/models/:name/versions/:version${suffix}`];
+
+  route('GET', ['/v2/health/live'], 'health_live', async () => ({ live: true }));
+  route('GET', ['/v2/health/ready'], 'health_ready', async (_request, reply) => {
+    if (state === 'ready') return { ready: true };
+    return reply
+      .code(503)
+      .send({ ready: false, error: state === 'loading' ? `model "${name}" is still loading` : 'server is shutting down' });
+  });
+  route('GET', ['/v2'], 'server_metadata', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [] }));
+  route('GET', modelUrls(''), 'model_metadata', async (request) => modelMetadata(graphFor(request.params as ModelParams)));
+  route('GET', modelUrls('/ready'), 'model_ready', async (request) => {
+    const graph = graphFor(request.params as ModelParams);
+    return { name: graph.spec.name, ready: true };
+  });
+  route('POST', modelUrls('/infer'), 'infer', async (request) => {
+    const graph = graphFor(request.params as ModelParams);
+    const parsed = parseInferRequest(request.body, graph.spec);
+    const raw = await graph.run(parsed.data, parsed.rows);
+    return formatInferResponse(graph.spec, parsed, raw);
+  });
+  route('POST', ['/predict'], 'predict', async (request, reply) => {
+    const graph = graphFor({ name });
+    const withEmbedding = parseEmbeddingFlag(request.query);
+    const parsed = parsePredictRequest(request.body, graph.spec.input.width);
+    const raw = await graph.run(parsed.data, parsed.rows);
+    return formatPredictResponse(name, parsed.rows, raw, withEmbedding, reply.elapsedTime);
+  });
+  route('GET', ['/metrics'], 'metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ port: options.port ?? 0, host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const url = `http://${urlHost}:${port}`;
+
+  let runtime: VariantRuntime;
+  try {
+    runtime = await loadVariant(directory, { device: options.device ?? 'auto' });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  served = createServedModel(name, info, runtime, scheduler, batching);
+  state = 'ready';
+  logger.info('variant server started', {
+    url,
+    port,
+    host,
+    model: name,
+    version: info.version,
+    directory,
+    executionProviders: runtime.executionProviders,
+    inputDim: runtime.inputDim,
+    embeddingDim: runtime.embeddingDim,
+    classes: runtime.classes,
+    batching: batching.batching,
+    ...(batching.batching ? { batchWindowMs: batching.batchWindowMs, maxBatch: batching.maxBatch } : {}),
+    dynamicQuantization: info.encoder.dynamicQuantization || info.head.dynamicQuantization,
+    bodyLimitBytes: bodyLimit,
+  });
+
+  let closing: Promise<boolean> | undefined;
+  const close = (): Promise<boolean> => {
+    closing ??= (async () => {
+      state = 'draining';
+      logger.info('draining', { model: name, inFlight });
+      const drained =
+        inFlight === 0 ||
+        (await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), drainTimeoutMs);
+          idle = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        }));
+      if (!drained) logger.warn('drain timed out; closing with requests still in flight', { model: name, inFlight, drainTimeoutMs });
+      await app.close();
+      await runtime.close();
+      state = 'stopped';
+      logger.info('variant server stopped', { model: name, drained });
+      return drained;
+    })();
+    return closing;
+  };
+
+  return {
+    url,
+    port,
+    name,
+    version: info.version,
+    executionProviders: runtime.executionProviders,
+    runtime,
+    metrics,
+    app,
+    state: () => state,
+    close,
+  };
+}

@@ -1,0 +1,65 @@
+// Shared by the OIP v2 and /predict request parsers: turning JSON numbers into a row-major
+// Float32Array while naming the exact element that is wrong.
+
+/** A client error: the status code and a message that names the offending field. */
+export class RequestError extends Error {
+  override name = 'RequestError';
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 20 ? `${value.slice(0, 20)}...` : value)}`;
+  return `${typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`}`;
+}
+
+/** JSON has no NaN, but "NaN" strings and overflowing literals such as 1e400 (Infinity) do arrive. */
+export function checkNumber(value: unknown, field: string): number {
+  if (typeof value !== 'number') throw new RequestError(400, `${field} must be a number, got ${describe(value)}`);
+  if (!Number.isFinite(value))
+    throw new RequestError(400, `${field} must be a finite number, got ${value} (NaN and Infinity are rejected)`);
+  return value;
+}
+
+/**
+ * Copies flat or nested number arrays into `out` in row-major order, up to `maxDepth` levels of
+ * nesting. Returns how many numbers there were, which may differ from out.length.
+ */
+export function flattenInto(data: unknown, out: Float32Array, maxDepth: number, field: string): number {
+  let count = 0;
+  const walk = (value: unknown, depth: number): void => {
+    if (Array.isArray(value)) {
+      if (depth >= maxDepth) throw new RequestError(400, `${field} is nested deeper than its shape allows`);
+      for (const element of value) walk(element, depth + 1);
+      return;
+    }
+    const n = checkNumber(value, `${field}[${count}]`);
+    if (count < out.length) out[count] = n;
+    count += 1;
+  };
+  if (!Array.isArray(data)) throw new RequestError(400, `${field} must be an array of numbers, got ${describe(data)}`);
+  walk(data, 0);
+  return count;
+}
+
+export function argmaxRows(values: Float32Array, rows: number): number[] {
+  const width = values.length / rows;
+  const result = new Array<number>(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < width; c++) if (values[r * width + c]! > values[r * width + best]!) best = c;
+    result[r] = best;
+  }
+  return result;
+}
+
+export function toRows(values: Float32Array, rows: number): number[][] {
+  const width = values.length / rows;
+  return Array.from({ length: rows }, (_, r) => Array.from(values.subarray(r * width, (r + 1) * width)));
+}
