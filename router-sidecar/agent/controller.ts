@@ -1,0 +1,134 @@
+// Applies the agent's decisions: feeds each sample to decide(), then acts through injected effects
+// (the cache, metrics, the log, Kubernetes Events). Only changes are acted on, so a cascade that
+// stays drifted produces one "disabled" Event, not one per sample. Events are emitted for reuse
+// changes only; TTL changes are logged and counted.
+import { errorMessage, type Logger } from '../../common/logger.js';
+import { wallClock, type Clock } from '../clock.js';
+import { decide, initialAgentState, type AgentAction, type AgentConfig, type AgentState, type Decision } from './decide.js';
+import { DriftObserver } from './observer.js';
+
+export type AppliedAction = Exclude<AgentAction, 'none'>;
+
+export interface AgentEffects {
+  /** `reason` is a short code for the cascade's status: DriftDetected or DriftCleared. */
+  setReuse(enabled: boolean, reason: string): void;
+  setTtl(ms: number): void;
+  /** For a metric such as cache_agent_actions_total{action}. */
+  recordAction(action: AppliedAction, reason: string): void;
+  log: Logger;
+  /** A Kubernetes Event on the cascade; failures are logged, never thrown back. */
+  emitEvent(reason: string, message: string): void | Promise<void>;
+}
+
+export interface AgentActionRecord {
+  /** The router's request counter when the sample that caused the action arrived. */
+  request: number;
+  at: number;
+  action: AppliedAction;
+  reason: string;
+  risk: number;
+  ttlMs?: number;
+}
+
+export interface AgentSample {
+  divergence: number;
+  request: number;
+  /** Defaults to the controller's clock. */
+  at?: number;
+}
+
+export interface AgentControllerOptions {
+  config: AgentConfig;
+  baseTtlMs: number;
+  sampleRate: number;
+  effects: AgentEffects;
+  clock?: Clock;
+  /** Oldest action records are dropped beyond this many. */
+  maxActions?: number;
+}
+
+export const REUSE_DISABLED_EVENT = 'CacheReuseDisabled';
+export const REUSE_ENABLED_EVENT = 'CacheReuseEnabled';
+export const DRIFT_DETECTED = 'DriftDetected';
+export const DRIFT_CLEARED = 'DriftCleared';
+
+export class AgentController {
+  readonly observer: DriftObserver;
+  private current: AgentState;
+  private readonly history: AgentActionRecord[] = [];
+  private readonly clock: Clock;
+  private readonly maxActions: number;
+
+  constructor(private readonly options: AgentControllerOptions) {
+    this.observer = new DriftObserver({ sampleRate: options.sampleRate, windowSize: options.config.windowSize });
+    this.current = initialAgentState(options.baseTtlMs);
+    this.clock = options.clock ?? wallClock;
+    this.maxActions = options.maxActions ?? 1000;
+  }
+
+  observe(sample: AgentSample): Decision {
+    const at = sample.at ?? this.clock();
+    const window = this.observer.record({ at, divergence: sample.divergence });
+    const decision = decide(window, this.current, this.options.config);
+    const changed = this.apply(decision);
+    this.current = decision.next;
+    if (changed) {
+      const { action, reason, risk, ttlMs } = decision;
+      this.remember({ request: sample.request, at, action: action as AppliedAction, reason, risk, ...(ttlMs !== undefined ? { ttlMs } : {}) });
+    }
+    return decision;
+  }
+
+  state(): AgentState {
+    return this.current;
+  }
+
+  actions(): readonly AgentActionRecord[] {
+    return this.history;
+  }
+
+  /** Acts on the decision if it changes something; returns whether it did. */
+  private apply(decision: Decision): boolean {
+    const { effects } = this.options;
+    const context = { action: decision.action, reason: decision.reason, risk: decision.risk };
+    switch (decision.action) {
+      case 'disable':
+        if (!this.current.reuseEnabled) return false;
+        effects.setReuse(false, DRIFT_DETECTED);
+        effects.log.warn('cache reuse disabled', context);
+        this.emit(REUSE_DISABLED_EVENT, `Cache reuse disabled: ${decision.reason}`);
+        break;
+      case 'enable':
+        if (this.current.reuseEnabled) return false;
+        effects.setReuse(true, DRIFT_CLEARED);
+        effects.log.info('cache reuse enabled', context);
+        this.emit(REUSE_ENABLED_EVENT, `Cache reuse enabled: ${decision.reason}`);
+        break;
+      case 'set-ttl':
+        if (decision.ttlMs === undefined || decision.ttlMs === this.current.ttlMs) return false;
+        effects.setTtl(decision.ttlMs);
+        effects.log.info('cache TTL changed', { ...context, ttlMs: decision.ttlMs });
+        break;
+      case 'none':
+        return false;
+    }
+    effects.recordAction(decision.action, decision.reason);
+    return true;
+  }
+
+  private emit(reason: string, message: string): void {
+    const { effects } = this.options;
+    const warn = (err: unknown) => effects.log.warn('could not emit cache agent event', { reason, error: errorMessage(err) });
+    try {
+      const pending = effects.emitEvent(reason, message);
+      if (pending) pending.catch(warn);
+    } catch (err) {
+      warn(err);
+    }
+  }
+
+  private remember(record: AgentActionRecord): void {
+    this.history.push(record);
+    if (this.history.length > this.maxActions) this.history.shift();
+  }
+}

@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import {
+  allowedRoles, CircuitBreaker, createBreakers, type BreakerState, type CircuitBreakerOptions,
+} from '../../router-sidecar/forwarding/circuit-breaker.js';
+import { RetryBudget } from '../../router-sidecar/forwarding/retry-budget.js';
+import { attemptTimeoutMs, canFallBack } from '../../router-sidecar/forwarding/timeouts.js';
+
+function manualClock(start = 0) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => { now += ms; } };
+}
+
+describe('CircuitBreaker', () => {
+  function breaker(options: CircuitBreakerOptions = {}) {
+    const clock = manualClock(1_000);
+    const transitions: string[] = [];
+    const cb = new CircuitBreaker({
+      failureThreshold: 3, coolDownMs: 1_000, clock: clock.now, onStateChange: (from, to) => transitions.push(`${from}->${to}`), ...options,
+    });
+    return { cb, clock, transitions };
+  }
+
+  it('stays closed below the threshold and resets the count on success', () => {
+    const { cb } = breaker();
+    cb.onFailure();
+    cb.onFailure();
+    cb.onSuccess();
+    cb.onFailure();
+    cb.onFailure();
+    assert.equal(cb.state(), 'closed');
+    assert.equal(cb.tryAcquire(), true);
+  });
+
+  it('opens after N consecutive failures and refuses requests during the cool-down', () => {
+    const { cb, clock, transitions } = breaker();
+    for (let i = 0; i < 3; i++) cb.onFailure();
+    assert.equal(cb.state(), 'open');
+    assert.equal(cb.tryAcquire(), false);
+    clock.advance(999);
+    assert.equal(cb.allows(), false);
+    assert.deepEqual(transitions, ['closed->open']);
+  });
+
+  it('allows exactly one probe when half-open, and closes on its success', () => {
+    const { cb, clock, transitions } = breaker();
+    for (let i = 0; i < 3; i++) cb.onFailure();
+    clock.advance(1_000);
+    assert.equal(cb.state(), 'half-open');
+    assert.equal(cb.allows(), true);
+    assert.equal(cb.tryAcquire(), true);
+    assert.equal(cb.allows(), false);
+    assert.equal(cb.tryAcquire(), false, 'a second request waits for the probe');
+    cb.onSuccess();
+    assert.equal(cb.state(), 'closed');
+    assert.equal(cb.tryAcquire(), true);
+    assert.equal(cb.tryAcquire(), true);
+    assert.deepEqual(transitions, ['closed->open', 'open->half-open', 'half-open->closed']);
+  });
+
+  it('re-opens for a full cool-down when the probe fails', () => {
+    const { cb, clock, transitions } = breaker();
+    for (let i = 0; i < 3; i++) cb.onFailure();
+    clock.advance(1_500);
+    assert.equal(cb.tryAcquire(), true);
+    clock.advance(200);
+    cb.onFailure();
+    assert.equal(cb.state(), 'open');
+    clock.advance(999);
+    assert.equal(cb.tryAcquire(), false);
+    clock.advance(1);
+    assert.equal(cb.tryAcquire(), true);
+    assert.deepEqual(transitions, ['closed->open', 'open->half-open', 'half-open->open', 'open->half-open']);
+  });
+
+  it('needs the full threshold again after closing', () => {
+    const { cb, clock } = breaker();
+    for (let i = 0; i < 3; i++) cb.onFailure();
+    clock.advance(1_000);
+    cb.tryAcquire();
+    cb.onSuccess();
+    cb.onFailure();
+    cb.onFailure();
+    assert.equal(cb.state(), 'closed');
+    cb.onFailure();
+    assert.equal(cb.state(), 'open');
+  });
+
+  it('ignores late failures while open, so they do not extend the cool-down', () => {
+    const { cb, clock } = breaker();
+    for (let i = 0; i < 3; i++) cb.onFailure();
+    clock.advance(900);
+    cb.onFailure();
+    clock.advance(100);
+    assert.equal(cb.state(), 'half-open');
+  });
+
+  it('frees a lost probe after the probe timeout', () => {
+    const { cb, clock } = breaker({ probeTimeoutMs: 300 });
+    for (let i = 0; i < 3; i++) cb.onFailure();
+    clock.advance(1_000);
+    assert.equal(cb.tryAcquire(), true);
+    clock.advance(299);
+    assert.equal(cb.tryAcquire(), false);
+    clock.advance(1);
+    assert.equal(cb.tryAcquire(), true);
+  });
+
+  it('rejects a threshold below 1', () => {
+    assert.throws(() => new CircuitBreaker({ failureThreshold: 0 }), RangeError);
+  });
+
+  it('keeps one breaker per role and lists the roles that allow requests', () => {
+    const clock = manualClock(1);
+    const seen: [string, BreakerState, BreakerState][] = [];
+    const breakers = createBreakers({ failureThreshold: 1, coolDownMs: 100, clock: clock.now, onStateChange: (role, from, to) => seen.push([role, from, to]) });
+    breakers.pruned.onFailure();
+    breakers.full.onFailure();
+    assert.deepEqual([...allowedRoles(breakers)], ['quantized', 'distilled']);
+    assert.deepEqual(seen, [['pruned', 'closed', 'open'], ['full', 'closed', 'open']]);
+    clock.advance(100);
+    assert.deepEqual([...allowedRoles(breakers)], ['quantized', 'pruned', 'distilled', 'full'], 'half-open breakers allow their probe');
+    breakers.full.tryAcquire();
+    assert.deepEqual([...allowedRoles(breakers)], ['quantized', 'pruned', 'distilled']);
+  });
+});
+
+describe('RetryBudget', () => {
+  it('allows retries as a fraction of recent requests plus a per-second minimum', () => {
+    const clock = manualClock(0);
+    const budget = new RetryBudget({ ratio: 0.1, minRetriesPerSecond: 1, windowMs: 10_000, clock: clock.now });
+    for (let i = 0; i < 100; i++) budget.recordRequest();
+    let granted = 0;
+    while (budget.tryRetry()) granted++;
+    assert.equal(granted, 20, '10 from the minimum (1/s over 10 s) + 10% of 100 requests');
+    assert.deepEqual(budget.stats(), { requests: 100, retries: 20, allowance: 20, refused: 1 });
+  });
+
+  it('grows with traffic and never exceeds it during an outage', () => {
+    const clock = manualClock(0);
+    const budget = new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 0, clock: clock.now });
+    let retries = 0;
+    for (let i = 0; i < 1_000; i++) {
+      budget.recordRequest();
+      // Every request fails and would like three fallbacks.
+      for (let attempt = 0; attempt < 3; attempt++) if (budget.tryRetry()) retries++;
+      clock.advance(5);
+    }
+    assert.ok(retries <= 0.2 * 1_000, `retries ${retries}`);
+    assert.ok(retries >= 0.2 * 1_000 - 1, `retries ${retries}`);
+  });
+
+  it('forgets requests and retries that leave the window', () => {
+    const clock = manualClock(0);
+    const budget = new RetryBudget({ ratio: 0.5, minRetriesPerSecond: 0, windowMs: 1_000, buckets: 10, clock: clock.now });
+    for (let i = 0; i < 10; i++) budget.recordRequest();
+    for (let i = 0; i < 5; i++) assert.equal(budget.tryRetry(), true);
+    assert.equal(budget.tryRetry(), false);
+    clock.advance(999);
+    assert.equal(budget.tryRetry(), false, 'still inside the window');
+    clock.advance(1);
+    assert.deepEqual(budget.stats(), { requests: 0, retries: 0, allowance: 0, refused: 2 });
+    assert.equal(budget.tryRetry(), false);
+    budget.recordRequest();
+    budget.recordRequest();
+    assert.equal(budget.tryRetry(), true);
+  });
+
+  it('lets a quiet router retry up to the minimum', () => {
+    const clock = manualClock(0);
+    const budget = new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 0.5, windowMs: 4_000, clock: clock.now });
+    assert.equal(budget.tryRetry(), true);
+    assert.equal(budget.tryRetry(), true);
+    assert.equal(budget.tryRetry(), false);
+  });
+
+  it('rejects bad options', () => {
+    assert.throws(() => new RetryBudget({ ratio: -1 }), RangeError);
+    assert.throws(() => new RetryBudget({ buckets: 0 }), RangeError);
+    assert.throws(() => new RetryBudget({ windowMs: 5, buckets: 10 }), RangeError);
+  });
+});
+
+describe('attempt timeouts', () => {
+  it('cuts the budget to a multiple of the variant p99', () => {
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2 }), 6);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2, multiplier: 5 }), 10);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 20 }), 40, 'never beyond the budget');
+  });
+
+  it('uses the budget left when the p99 is unknown', () => {
+    assert.equal(attemptTimeoutMs({ budgetMs: 40 }), 40);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, elapsedMs: 15 }), 25);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: NaN }), 40);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 0 }), 40);
+  });
+
+  it('never goes below the floor', () => {
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 0.2 }), 5);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, elapsedMs: 39, p99Ms: 10 }), 5);
+    assert.equal(attemptTimeoutMs({ budgetMs: 2, floorMs: 3 }), 3);
+  });
+
+  it('rounds up to whole milliseconds', () => {
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2.1 }), 7);
+  });
+
+  it('falls back only while at least the floor is left', () => {
+    assert.equal(canFallBack(40, 35), true);
+    assert.equal(canFallBack(40, 35.5), false);
+    assert.equal(canFallBack(40, 30, 12), false);
+  });
+});
