@@ -11,6 +11,8 @@ export interface RouterVariantEndpoint {
   /** Base URL of the variant's Open Inference Protocol v2 server. */
   endpoint: string;
   modelVersion: string;
+  /** Where the variant's model lives; a router that can read it runs the head locally on cache hits. */
+  modelUri?: string;
 }
 
 export interface RouterConfig {

@@ -112,7 +112,9 @@ function variants(root: Reader): RouterVariantEndpoint[] {
     const first = seen.get(role);
     if (first !== undefined) item.fail('role', `"${role}" duplicates variants[${first}].role: exactly one variant per role`);
     seen.set(role, i);
-    return { role, name: item.string('name'), endpoint: httpUrl(item, 'endpoint'), modelVersion: item.string('modelVersion') };
+    const variant: RouterVariantEndpoint = { role, name: item.string('name'), endpoint: httpUrl(item, 'endpoint'), modelVersion: item.string('modelVersion') };
+    if (item.has('modelUri')) variant.modelUri = item.string('modelUri');
+    return variant;
   });
   const missing = ROLES.filter((role) => !seen.has(role));
   if (missing.length > 0) root.fail('variants', `must have exactly one variant per role, missing ${missing.join(', ')}`);

@@ -26,6 +26,7 @@ export function routerConfig(cascade: InferenceCascade, options: BuildOptions): 
       name: variantName(variant),
       endpoint: `http://${variantObjectName(cascade, variant)}.${metadata.namespace}.svc:${options.httpPort}`,
       modelVersion: variant.model.version ?? '1',
+      modelUri: variant.model.uri,
     })),
     policy: spec.router.policy,
     sla: spec.router.sla,

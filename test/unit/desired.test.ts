@@ -193,9 +193,10 @@ describe('desiredChildren', () => {
       assert.equal(config.inputDim, 32);
       assert.deepEqual(config.variants, VARIANTS.map((v) => ({
         role: v, name: v, endpoint: `http://${NAME}-${v}.${NS}.svc:8080`, modelVersion: '1',
+        modelUri: `file:///models/sessions-32/${v}`,
       })));
       assert.deepEqual(config.policy, cascade.spec.router.policy);
-      assert.deepEqual(config.sla, { p99LatencyMs: 40, minAccuracy: 0.97 });
+      assert.deepEqual(config.sla, { p99LatencyMs: 40, minAccuracy: 0.9 });
       assert.deepEqual(config.sla, cascade.spec.router.sla);
       assert.deepEqual(config.cache, cascade.spec.cache);
     });
@@ -263,6 +264,7 @@ describe('desiredChildren', () => {
       const config = JSON.parse(find<ConfigMap>(children, 'ConfigMap', ROUTER).data[ROUTER_CONFIG_FILE]!) as RouterConfig;
       assert.deepEqual(config.variants[1], {
         role: 'pruned', name: 'pruned-v2', endpoint: `http://${NAME}-pruned-v2.${NS}.svc:8080`, modelVersion: '1',
+        modelUri: 'file:///models/sessions-32/pruned',
       });
     });
 

@@ -48,7 +48,7 @@ describe('router config', () => {
     assert.deepEqual(config.variants.map((v) => v.role), ['quantized', 'pruned', 'distilled', 'full']);
     assert.match(config.variants[0]!.endpoint, /^http:\/\/fraud-scorer-quantized\.ml-serving\.svc:\d+$/);
     assert.deepEqual(config.policy, { type: 'heuristic' });
-    assert.deepEqual(config.sla, { p99LatencyMs: 40, minAccuracy: 0.97 });
+    assert.deepEqual(config.sla, { p99LatencyMs: 40, minAccuracy: 0.9 });
     assert.deepEqual(config.cache, {
       enabled: true, prefixLength: 8, ttlSeconds: 60, maxEntries: 50000,
       drift: { metric: 'cosine', threshold: 0.15, sampleRate: 0.05 },
