@@ -1,7 +1,8 @@
 // The variant server: OIP v2 REST, the prototype's /predict, /metrics and a graceful drain, on
 // fastify. startVariantServer is the programmatic entry point; main.ts is the CLI around it.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { createLogger, errorMessage, type Logger } from '../common/logger.js';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { installJsonHandling } from '../common/http-json.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { readModelInfo } from './card.js';
 import { DEFAULTS, validateModelName } from './config.js';
 import type { DeviceRequest } from './execution-provider.js';
@@ -64,20 +65,6 @@ function endpointOf(request: FastifyRequest): string {
   return (request.routeOptions.config as { endpoint?: string } | undefined)?.endpoint ?? 'not_found';
 }
 
-function clientErrorMessage(error: FastifyError, bodyLimit: number, request: FastifyRequest): string {
-  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return `malformed JSON body: ${error.message}`;
-  switch (error.code) {
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return 'request body is empty; send a JSON object';
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return `request body is larger than the limit of ${bodyLimit} bytes`;
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return `unsupported content-type "${request.headers['content-type'] ?? ''}"; send application/json`;
-    default:
-      return error.message;
-  }
-}
-
 export async function startVariantServer(options: VariantServerOptions): Promise<VariantServer> {
   const logger = options.logger ?? createLogger('info', { component: 'variant-server' });
   const directory = modelDirectory(options.model);
@@ -110,24 +97,7 @@ export async function startVariantServer(options: VariantServerOptions): Promise
   let idle: (() => void) | undefined;
 
   const app = Fastify({ bodyLimit, logger: false, forceCloseConnections: 'idle' });
-  // fastify's JSON parser (which guards against prototype poisoning) only says "not valid JSON";
-  // a second plain parse of the rejected body yields where it went wrong.
-  const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body.toString();
-    defaultJsonParser(request, text, (error, value) => {
-      if ((error as FastifyError | null)?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-        try {
-          JSON.parse(text);
-        } catch (syntax) {
-          done(new RequestError(400, `malformed JSON body: ${(syntax as Error).message}`), undefined);
-          return;
-        }
-      }
-      done(error, value);
-    });
-  });
+  installJsonHandling(app, { bodyLimit, logger });
 
   app.addHook('onRequest', async (request, reply) => {
     const endpoint = endpointOf(request);
@@ -163,21 +133,6 @@ export async function startVariantServer(options: VariantServerOptions): Promise
     metrics.requestDuration.observe({ endpoint }, reply.elapsedTime / 1000);
     if (reply.statusCode >= 400) metrics.errors.inc({ code: String(reply.statusCode) });
   });
-
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const status = error instanceof RequestError ? error.statusCode : (error.statusCode ?? 500);
-    if (status >= 400 && status < 500) {
-      const message = error instanceof RequestError ? error.message : clientErrorMessage(error, bodyLimit, request);
-      logger.debug('rejected request', { method: request.method, url: request.url, status, error: message });
-      return reply.code(status).send({ error: message });
-    }
-    logger.error('request failed', { method: request.method, url: request.url, error: errorMessage(error) });
-    return reply.code(status >= 500 ? status : 500).send({ error: `internal error: ${errorMessage(error)}` });
-  });
-
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` }),
-  );
 
   const graphFor = (params: ModelParams): ServedGraph => {
     if (state === 'loading' || !served) throw new RequestError(503, `model "${name}" is still loading`);

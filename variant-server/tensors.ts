@@ -1,16 +1,9 @@
 // Shared by the OIP v2 and /predict request parsers: turning JSON numbers into a row-major
 // Float32Array while naming the exact element that is wrong.
 
-/** A client error: the status code and a message that names the offending field. */
-export class RequestError extends Error {
-  override name = 'RequestError';
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { RequestError } from '../common/http-json.js';
+
+export { RequestError };
 
 export function describe(value: unknown): string {
   if (value === null) return 'null';

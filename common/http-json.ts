@@ -1,0 +1,66 @@
+// JSON request handling shared by the variant server and the router: a JSON parser that says
+// where a malformed body went wrong, and error replies in the OIP style {"error": "..."} for
+// everything, including fastify's own errors (body too large, wrong content type, no route).
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { errorMessage, type Logger } from './logger.js';
+
+/** A client error: the status code and a message that names the offending field. */
+export class RequestError extends Error {
+  override name = 'RequestError';
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function clientErrorMessage(error: FastifyError, bodyLimit: number, request: FastifyRequest): string {
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return `malformed JSON body: ${error.message}`;
+  switch (error.code) {
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'request body is empty; send a JSON object';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body is larger than the limit of ${bodyLimit} bytes`;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `unsupported content-type "${request.headers['content-type'] ?? ''}"; send application/json`;
+    default:
+      return error.message;
+  }
+}
+
+export function installJsonHandling(app: FastifyInstance, options: { bodyLimit: number; logger: Logger }): void {
+  const { bodyLimit, logger } = options;
+  // fastify's JSON parser (which guards against prototype poisoning) only says "not valid JSON";
+  // a second plain parse of the rejected body yields where it went wrong.
+  const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    defaultJsonParser(request, text, (error, value) => {
+      if ((error as FastifyError | null)?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+        try {
+          JSON.parse(text);
+        } catch (syntax) {
+          done(new RequestError(400, `malformed JSON body: ${(syntax as Error).message}`), undefined);
+          return;
+        }
+      }
+      done(error, value);
+    });
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error instanceof RequestError ? error.statusCode : (error.statusCode ?? 500);
+    if (status >= 400 && status < 500) {
+      const message = error instanceof RequestError ? error.message : clientErrorMessage(error, bodyLimit, request);
+      logger.debug('rejected request', { method: request.method, url: request.url, status, error: message });
+      return reply.code(status).send({ error: message });
+    }
+    if (error instanceof RequestError) return reply.code(status).send({ error: error.message });
+    logger.error('request failed', { method: request.method, url: request.url, error: errorMessage(error) });
+    return reply.code(status >= 500 ? status : 500).send({ error: `internal error: ${errorMessage(error)}` });
+  });
+
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` }));
+}
