@@ -55,7 +55,7 @@ export interface Decision {
 export type AgentTuning = Omit<AgentConfig, 'threshold' | 'minTtlMs'> & { minTtlFraction: number };
 
 export const DEFAULT_AGENT_TUNING: AgentTuning = {
-  windowSize: 20,
+  windowSize: 10,
   minSamples: 5,
   tripFraction: 0.5,
   cleanRunToEnable: 30,

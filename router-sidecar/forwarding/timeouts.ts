@@ -14,8 +14,8 @@ export interface AttemptTimeoutInput {
   floorMs?: number;
 }
 
-export const DEFAULT_TIMEOUT_MULTIPLIER = 3;
-export const DEFAULT_TIMEOUT_FLOOR_MS = 5;
+export const DEFAULT_TIMEOUT_MULTIPLIER = 4;
+export const DEFAULT_TIMEOUT_FLOOR_MS = 20;
 
 /** Whole milliseconds, rounded up. */
 export function attemptTimeoutMs({

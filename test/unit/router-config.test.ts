@@ -51,7 +51,7 @@ describe('router config', () => {
     assert.deepEqual(config.sla, { p99LatencyMs: 40, minAccuracy: 0.9 });
     assert.deepEqual(config.cache, {
       enabled: true, prefixLength: 8, ttlSeconds: 60, maxEntries: 50000,
-      drift: { metric: 'cosine', threshold: 0.15, sampleRate: 0.05 },
+      drift: { metric: 'cosine', threshold: 0.06, sampleRate: 0.1 },
     } satisfies RouterConfig['cache']);
   });
 

@@ -181,10 +181,13 @@ describe('RetryBudget', () => {
 });
 
 describe('attempt timeouts', () => {
+  const tight = { multiplier: 3, floorMs: 5 };
+
   it('cuts the budget to a multiple of the variant p99', () => {
-    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2 }), 6);
-    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2, multiplier: 5 }), 10);
-    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 20 }), 40, 'never beyond the budget');
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2, ...tight }), 6);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2, multiplier: 5, floorMs: 5 }), 10);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 20, ...tight }), 40, 'never beyond the budget');
+    assert.equal(attemptTimeoutMs({ budgetMs: 100, p99Ms: 10 }), 40, 'default multiplier 4');
   });
 
   it('uses the budget left when the p99 is unknown', () => {
@@ -195,18 +198,21 @@ describe('attempt timeouts', () => {
   });
 
   it('never goes below the floor', () => {
-    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 0.2 }), 5);
-    assert.equal(attemptTimeoutMs({ budgetMs: 40, elapsedMs: 39, p99Ms: 10 }), 5);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 0.2, ...tight }), 5);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, elapsedMs: 39, p99Ms: 10, ...tight }), 5);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 0.2 }), 20, 'default floor 20 ms');
     assert.equal(attemptTimeoutMs({ budgetMs: 2, floorMs: 3 }), 3);
   });
 
   it('rounds up to whole milliseconds', () => {
-    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2.1 }), 7);
+    assert.equal(attemptTimeoutMs({ budgetMs: 40, p99Ms: 2.1, ...tight }), 7);
   });
 
   it('falls back only while at least the floor is left', () => {
-    assert.equal(canFallBack(40, 35), true);
-    assert.equal(canFallBack(40, 35.5), false);
+    assert.equal(canFallBack(40, 35, 5), true);
+    assert.equal(canFallBack(40, 35.5, 5), false);
+    assert.equal(canFallBack(40, 20), true);
+    assert.equal(canFallBack(40, 20.5), false, 'default floor 20 ms');
     assert.equal(canFallBack(40, 30, 12), false);
   });
 });

@@ -144,6 +144,12 @@ export interface StreamOptions {
   activeSessions: number;
   requestsPerSession: number;
   drift?: DriftSchedule;
+  /**
+   * Spread of a session's suffix around its centre for this stream; defaults to the workload's.
+   * Traffic whose requests vary less within a session than the training data (e.g. repeated
+   * lookups) is a mild covariate shift the models handle.
+   */
+  withinSessionSpread?: number;
 }
 
 /** An endless stream of requests from interleaved sessions, with an optional drift schedule. */
@@ -151,6 +157,7 @@ export function* sessionStream(stream: StreamOptions, options: Sessions32Options
   const random = seededRandom(stream.streamSeed);
   const f = labelFunction(options);
   const direction = driftDirection(options);
+  const spread = stream.withinSessionSpread ?? options.withinSessionSpread;
   let nextSessionId = 0;
   const active: Session[] = [];
   for (let i = 0; i < stream.activeSessions; i++) {
@@ -163,7 +170,7 @@ export function* sessionStream(stream: StreamOptions, options: Sessions32Options
     const features = new Float32Array(SESSIONS32_DIM);
     features.set(session.prefix);
     for (let i = 0; i < session.centre.length; i++) {
-      const value = session.centre[i]! + options.withinSessionSpread * random.gaussian() + shift * direction[i]!;
+      const value = session.centre[i]! + spread * random.gaussian() + shift * direction[i]!;
       features[options.prefixLength + i] = value;
     }
     const value = f.value(features);

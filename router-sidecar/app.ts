@@ -1,0 +1,131 @@
+// Starts a router from a config file: builds the cascade, serves HTTP, watches the file and
+// reloads it without dropping requests (the old cascade is closed only once its requests finish).
+import { watchFile, unwatchFile } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { errorMessage, type Logger } from '../common/logger.js';
+import { buildCascade, type Cascade } from './cascade.js';
+import { loadRouterConfig } from './config.js';
+import { LoadTracker } from './load/load-tracker.js';
+import { createRouterMetrics, type RouterMetrics } from './metrics.js';
+import { Router } from './router.js';
+import { createRouterServer } from './server.js';
+
+export interface RouterAppOptions {
+  configPath: string;
+  host?: string;
+  port?: number;
+  modelsRoot?: string;
+  adminToken?: string;
+  bodyLimitBytes?: number;
+  maxInFlightPerVariant?: number;
+  /** How often the config file is checked for changes; 0 turns watching off. */
+  watchIntervalMs?: number;
+  logger: Logger;
+  emitEvent?: (reason: string, message: string) => void | Promise<void>;
+  random?: () => number;
+}
+
+export interface RouterApp {
+  url: string;
+  port: number;
+  router: Router;
+  metrics: RouterMetrics;
+  reload(): Promise<{ generation: number }>;
+  close(): Promise<void>;
+}
+
+async function closeWhenIdle(cascade: Cascade, logger: Logger): Promise<void> {
+  while (cascade.active > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  await cascade.close().catch((error: unknown) => logger.warn('closing a replaced cascade failed', { error: errorMessage(error) }));
+}
+
+export async function startRouterApp(options: RouterAppOptions): Promise<RouterApp> {
+  const { logger } = options;
+  const metrics = createRouterMetrics();
+  const load = new LoadTracker();
+  const build = async () => {
+    const config = await loadRouterConfig(options.configPath);
+    return buildCascade(config, {
+      ...(options.modelsRoot ? { modelsRoot: options.modelsRoot } : {}),
+      maxInFlightPerVariant: options.maxInFlightPerVariant ?? 64,
+      logger,
+      load,
+      onAttempt: (attempt) => metrics.attempts.inc({ variant: attempt.role, result: attempt.result }),
+      onPolicyFallback: (reason) => metrics.policyFallbacks.inc({ reason }),
+      onBreakerChange: (role, from, to) => logger.warn('circuit breaker changed state', { variant: role, from, to }),
+    });
+  };
+  const emitEvent =
+    options.emitEvent ??
+    ((reason: string, message: string): void => {
+      logger.info('cascade event', { reason, message });
+    });
+  const router = new Router(await build(), { logger, metrics, load, emitEvent, ...(options.random ? { random: options.random } : {}) });
+  metrics.setSources({
+    cache: () => router.cache.stats(),
+    breaker: (role) => router.current.breakers[role].state(),
+    inFlight: (role) => load.variant(role).inFlight,
+  });
+
+  let generation = 1;
+  let reloading: Promise<{ generation: number }> | undefined;
+  const reload = (): Promise<{ generation: number }> => {
+    reloading ??= (async () => {
+      try {
+        const next = await build();
+        const previous = router.swap(next);
+        generation += 1;
+        metrics.configReloads.inc({ result: 'ok' });
+        logger.info('router configuration reloaded', { generation, policy: next.policy.type });
+        void closeWhenIdle(previous, logger);
+        return { generation };
+      } catch (error) {
+        metrics.configReloads.inc({ result: 'error' });
+        logger.error('router configuration reload failed; keeping the previous one', { error: errorMessage(error) });
+        throw error;
+      } finally {
+        reloading = undefined;
+      }
+    })();
+    return reloading;
+  };
+
+  const prober = setInterval(() => {
+    router.current.probeRecovering().catch((error: unknown) => logger.warn('breaker probe failed', { error: errorMessage(error) }));
+  }, 500);
+  prober.unref();
+
+  let draining = false;
+  const app = createRouterServer({
+    router,
+    metrics,
+    logger,
+    bodyLimitBytes: options.bodyLimitBytes ?? 4 * 1024 * 1024,
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    reload,
+    ready: () => !draining,
+  });
+  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  const interval = options.watchIntervalMs ?? 1000;
+  if (interval > 0) {
+    watchFile(options.configPath, { interval }, (current, previous) => {
+      if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size) reload().catch(() => undefined);
+    });
+  }
+  logger.info('router listening', { port, config: options.configPath, cascade: router.config.cascade, policy: router.current.policy.type });
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    port,
+    router,
+    metrics,
+    reload,
+    async close() {
+      draining = true;
+      clearInterval(prober);
+      if (interval > 0) unwatchFile(options.configPath);
+      await app.close();
+      await closeWhenIdle(router.current, logger);
+    },
+  };
+}

@@ -1,0 +1,126 @@
+// Sends a request to the policy's first choice and falls back down its ranking on a timeout, an
+// error or an open breaker while the request's latency budget lasts, within the retry budget. Every
+// request ends in an answer or a RoutingError that says why (429 when every variant is
+// saturated, 503 when none could answer, 504 when the last attempt hit the hard deadline).
+import type { Role } from '../../crds/types.js';
+import type { LoadTracker } from '../load/load-tracker.js';
+import { UpstreamError, type VariantAnswer, type VariantClient } from '../upstream.js';
+import type { CircuitBreakers } from './circuit-breaker.js';
+import type { RetryBudget } from './retry-budget.js';
+import { attemptTimeoutMs, canFallBack } from './timeouts.js';
+
+export type AttemptResult = 'ok' | 'timeout' | 'connect' | 'status' | 'protocol' | 'breaker-open' | 'saturated' | 'shed';
+
+export interface Attempt {
+  role: Role;
+  result: AttemptResult;
+  error?: string;
+}
+
+export class RoutingError extends Error {
+  override name = 'RoutingError';
+  constructor(
+    readonly statusCode: 429 | 502 | 503 | 504,
+    message: string,
+    readonly attempts: readonly Attempt[],
+  ) {
+    super(message);
+  }
+}
+
+export interface ForwardResult {
+  role: Role;
+  answer: VariantAnswer;
+  attempts: Attempt[];
+}
+
+export interface ForwarderDeps {
+  clients: Record<Role, VariantClient>;
+  breakers: CircuitBreakers;
+  load: LoadTracker;
+  retryBudget: RetryBudget;
+  /** Requests in flight at one variant beyond which the router sends it no more. */
+  maxInFlightPerVariant: number;
+  /** The longest the router ever waits for one request, whatever its SLA. */
+  hardTimeoutMs: number;
+  now: () => number;
+  onAttempt?: (attempt: Attempt) => void;
+}
+
+export type Call = (client: VariantClient, timeoutMs: number) => Promise<VariantAnswer>;
+
+export class Forwarder {
+  constructor(private readonly deps: ForwarderDeps) {}
+
+  async forward(ranked: readonly Role[], call: Call, budgetMs: number, startedAt: number): Promise<ForwardResult> {
+    const { breakers, load, retryBudget } = this.deps;
+    const attempts: Attempt[] = [];
+    const note = (attempt: Attempt) => {
+      attempts.push(attempt);
+      this.deps.onAttempt?.(attempt);
+    };
+    retryBudget.recordRequest();
+    let tried = 0;
+    for (let index = 0; index < ranked.length; index++) {
+      const role = ranked[index]!;
+      if (load.variant(role).inFlight >= this.deps.maxInFlightPerVariant) {
+        note({ role, result: 'saturated' });
+        continue;
+      }
+      const breaker = breakers[role];
+      if (!breaker.allows()) {
+        note({ role, result: 'breaker-open' });
+        continue;
+      }
+      const elapsed = this.deps.now() - startedAt;
+      const budgetLeft = canFallBack(budgetMs, elapsed);
+      if (tried > 0 && !retryBudget.tryRetry()) {
+        throw new RoutingError(503, `no variant answered and the retry budget is spent: ${summary(attempts)}`, attempts);
+      }
+      if (!breaker.tryAcquire()) {
+        note({ role, result: 'breaker-open' });
+        continue;
+      }
+      // The SLA budget decides how soon to give up on a variant while another could still be tried;
+      // the last attempt waits up to the hard deadline: a late answer beats an error.
+      const last = index === ranked.length - 1 || !budgetLeft;
+      const timeoutMs = last
+        ? Math.max(1, Math.ceil(this.deps.hardTimeoutMs - elapsed))
+        : attemptTimeoutMs({ budgetMs, elapsedMs: elapsed, p99Ms: load.variant(role).latencyP99Ms });
+      tried += 1;
+      const started = load.start(role);
+      try {
+        const answer = await call(this.deps.clients[role], timeoutMs);
+        load.finish(role, started, 'ok');
+        breaker.onSuccess();
+        note({ role, result: 'ok' });
+        return { role, answer, attempts };
+      } catch (error) {
+        const upstream = error instanceof UpstreamError ? error : new UpstreamError('protocol', (error as Error).message);
+        load.finish(role, started, upstream.kind === 'timeout' ? 'timeout' : 'error');
+        if (upstream.kind === 'status' && upstream.statusCode === 429) {
+          breaker.onSuccess(); // shedding load is the variant working as designed
+          note({ role, result: 'shed', error: upstream.message });
+          continue;
+        }
+        if (upstream.kind === 'status' && upstream.statusCode !== undefined && upstream.statusCode < 500) {
+          breaker.onSuccess();
+          note({ role, result: 'status', error: upstream.message });
+          throw new RoutingError(502, `variant ${role} rejected the request: ${upstream.message}`, attempts);
+        }
+        breaker.onFailure();
+        note({ role, result: upstream.kind, error: upstream.message });
+        if (!budgetLeft) break;
+      }
+    }
+    if (attempts.every((a) => a.result === 'saturated' || a.result === 'shed')) {
+      throw new RoutingError(429, `every variant is saturated; retry later (${summary(attempts)})`, attempts);
+    }
+    const timedOut = attempts.length > 0 && attempts[attempts.length - 1]!.result === 'timeout';
+    throw new RoutingError(timedOut ? 504 : 503, `no variant could answer: ${summary(attempts)}`, attempts);
+  }
+}
+
+function summary(attempts: readonly Attempt[]): string {
+  return attempts.map((a) => `${a.role} ${a.result}${a.error ? ` (${a.error})` : ''}`).join('; ');
+}

@@ -1,0 +1,100 @@
+// Model files the router can read itself: each variant's head (to serve cache hits without a
+// network hop) and the distilled variant (its confidence is the difficulty estimate).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import type { RouterVariantEndpoint } from '../crds/router-config.js';
+import type { Role } from '../crds/types.js';
+import { HEAD_FILE, loadVariant, sessionOptions, type VariantRuntime } from '../variant-server/runtime.js';
+
+/**
+ * A variant's model folder on this machine, or undefined when the router cannot read it.
+ * `modelsRoot` maps the images' /models/ prefix onto a local folder (the repo's models/ when
+ * running standalone).
+ */
+export function localModelPath(uri: string | undefined, modelsRoot: string | undefined): string | undefined {
+  if (!uri) return undefined;
+  let path: string;
+  if (uri.startsWith('file://')) path = fileURLToPath(uri);
+  else if (uri.startsWith('/')) path = uri;
+  else return undefined;
+  if (existsSync(path)) return path;
+  if (modelsRoot && path.startsWith('/models/')) {
+    const mapped = join(modelsRoot, path.slice('/models/'.length));
+    if (existsSync(mapped)) return mapped;
+  }
+  return undefined;
+}
+
+export interface LocalHead {
+  run(embedding: Float32Array, rows: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+async function openHead(directory: string): Promise<LocalHead | undefined> {
+  const file = join(directory, HEAD_FILE);
+  if (!existsSync(file)) return undefined;
+  const session = await ort.InferenceSession.create(file, sessionOptions(['cpu']));
+  const input = session.inputNames[0]!;
+  const metadata = session.inputMetadata[0];
+  const width = metadata && metadata.isTensor ? Number(metadata.shape[metadata.shape.length - 1]) : NaN;
+  return {
+    async run(embedding, rows) {
+      const out = await session.run({ [input]: new ort.Tensor('float32', embedding, [rows, Number.isFinite(width) ? width : embedding.length / rows]) });
+      return out.probabilities!.data as Float32Array;
+    },
+    close: () => session.release(),
+  };
+}
+
+export async function openLocalHeads(variants: readonly RouterVariantEndpoint[], modelsRoot: string | undefined): Promise<Partial<Record<Role, LocalHead>>> {
+  const heads: Partial<Record<Role, LocalHead>> = {};
+  for (const variant of variants) {
+    const path = localModelPath(variant.modelUri, modelsRoot);
+    const head = path ? await openHead(path) : undefined;
+    if (head) heads[variant.role] = head;
+  }
+  return heads;
+}
+
+/** Difficulty in [0, 1]: one minus the distilled model's margin between its top two classes. */
+export interface DifficultyEstimator {
+  readonly source: 'distilled-margin' | 'constant';
+  estimate(features: Float32Array, rows: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function marginDifficulty(probabilities: Float32Array, rows: number): number {
+  const width = probabilities.length / rows;
+  let hardest = 0;
+  for (let r = 0; r < rows; r++) {
+    let first = 0;
+    let second = 0;
+    for (let c = 0; c < width; c++) {
+      const p = probabilities[r * width + c]!;
+      if (p > first) {
+        second = first;
+        first = p;
+      } else if (p > second) second = p;
+    }
+    hardest = Math.max(hardest, 1 - (first - second));
+  }
+  return hardest;
+}
+
+export async function openDifficultyEstimator(distilled: RouterVariantEndpoint | undefined, modelsRoot: string | undefined): Promise<DifficultyEstimator> {
+  const path = localModelPath(distilled?.modelUri, modelsRoot);
+  if (!path) {
+    return { source: 'constant', estimate: async () => 0.5, close: async () => undefined };
+  }
+  const runtime: VariantRuntime = await loadVariant(path, { device: 'cpu' });
+  return {
+    source: 'distilled-margin',
+    async estimate(features, rows) {
+      const { probabilities } = await runtime.classify(await runtime.encode(features, rows), rows);
+      return marginDifficulty(probabilities, rows);
+    },
+    close: () => runtime.close(),
+  };
+}

@@ -1,0 +1,90 @@
+// The router sidecar's command line: flags or environment, then startRouterApp; SIGTERM drains.
+import { parseArgs } from 'node:util';
+import { createLogger, errorMessage } from '../common/logger.js';
+import { startRouterApp } from './app.js';
+
+const USAGE = `Usage: router-sidecar --config <router.json> [options]
+  --config <file>            router configuration (env ROUTER_CONFIG)
+  --host <addr>              listen address (env HOST; default 0.0.0.0)
+  --port <n>                 listen port (env PORT; default 8080; 0 picks a free one)
+  --models-root <dir>        local folder standing in for the images' /models/ (env MODELS_ROOT)
+  --max-in-flight <n>        requests in flight per variant before it counts as saturated (env MAX_IN_FLIGHT; default 64)
+  --body-limit-bytes <n>     largest request body (env BODY_LIMIT_BYTES; default 4194304)
+  --watch-interval-ms <n>    how often the config file is checked for changes, 0 = never (env WATCH_INTERVAL_MS; default 1000)
+  ADMIN_TOKEN (env only)     enables /admin/* for "Authorization: Bearer <token>"`;
+
+class UsageError extends Error {}
+
+function integer(value: string | undefined, field: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`${field} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'info', { component: 'router' });
+  let options;
+  try {
+    const { values } = parseArgs({
+      options: {
+        config: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'models-root': { type: 'string' },
+        'max-in-flight': { type: 'string' },
+        'body-limit-bytes': { type: 'string' },
+        'watch-interval-ms': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    }
+    const configPath = values.config ?? process.env.ROUTER_CONFIG;
+    if (!configPath) throw new UsageError('--config (or ROUTER_CONFIG) is required');
+    const modelsRoot = values['models-root'] ?? process.env.MODELS_ROOT;
+    options = {
+      configPath,
+      host: values.host ?? process.env.HOST ?? '0.0.0.0',
+      port: integer(values.port ?? process.env.PORT, '--port (or PORT)', 8080, 0),
+      maxInFlightPerVariant: integer(values['max-in-flight'] ?? process.env.MAX_IN_FLIGHT, '--max-in-flight (or MAX_IN_FLIGHT)', 64, 1),
+      bodyLimitBytes: integer(values['body-limit-bytes'] ?? process.env.BODY_LIMIT_BYTES, '--body-limit-bytes (or BODY_LIMIT_BYTES)', 4 * 1024 * 1024, 1024),
+      watchIntervalMs: integer(values['watch-interval-ms'] ?? process.env.WATCH_INTERVAL_MS, '--watch-interval-ms (or WATCH_INTERVAL_MS)', 1000, 0),
+      ...(modelsRoot ? { modelsRoot } : {}),
+      ...(process.env.ADMIN_TOKEN ? { adminToken: process.env.ADMIN_TOKEN } : {}),
+      logger,
+    };
+  } catch (error) {
+    process.stderr.write(`router-sidecar: ${errorMessage(error)}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  let app;
+  try {
+    app = await startRouterApp(options);
+  } catch (error) {
+    logger.error('router failed to start', { error: errorMessage(error) });
+    process.exit(2);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info('draining', { signal });
+    app.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error('drain failed', { error: errorMessage(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

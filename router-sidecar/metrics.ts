@@ -1,0 +1,147 @@
+// The router's Prometheus metrics, on a private registry. Cache and breaker figures are read from
+// their owners at scrape time, so the request path only touches counters it must.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ROLES, type Role } from '../crds/types.js';
+import type { PrefixCacheStats } from './cache/prefix-cache.js';
+import type { BreakerState } from './forwarding/circuit-breaker.js';
+
+export interface ScrapeSources {
+  cache(): PrefixCacheStats;
+  breaker(role: Role): BreakerState;
+  inFlight(role: Role): number;
+}
+
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export interface RouterMetrics {
+  registry: Registry;
+  requests: Counter<'variant' | 'cache' | 'code'>;
+  requestDuration: Histogram<'variant' | 'cache'>;
+  attempts: Counter<'variant' | 'result'>;
+  divergence: Histogram<string>;
+  agentActions: Counter<'action'>;
+  policyFallbacks: Counter<'reason'>;
+  policyDecisions: Counter<'variant' | 'reason'>;
+  configReloads: Counter<'result'>;
+  setSources(sources: ScrapeSources): void;
+}
+
+export function createRouterMetrics(): RouterMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'inference_cascade_router_' });
+  const registers = [registry];
+  let sources: ScrapeSources | undefined;
+  const cacheCounter = (name: string, help: string, read: (s: PrefixCacheStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        if (!sources) return;
+        this.reset();
+        this.inc(read(sources.cache()));
+      },
+    });
+  cacheCounter('inference_cascade_router_cache_hits_total', 'Prefix-cache lookups that found a live entry with reuse on.', (s) => s.hits);
+  cacheCounter('inference_cascade_router_cache_misses_total', 'Prefix-cache lookups that found nothing.', (s) => s.misses);
+  cacheCounter('inference_cascade_router_cache_bypassed_total', 'Lookups skipped because the agent turned reuse off.', (s) => s.bypassed);
+  cacheCounter('inference_cascade_router_cache_evictions_total', 'Entries evicted to stay within the size bound (LRU).', (s) => s.evictions);
+  cacheCounter('inference_cascade_router_cache_expirations_total', 'Entries dropped because their TTL ran out.', (s) => s.expirations);
+  new Gauge({
+    name: 'inference_cascade_router_cache_entries',
+    help: 'Entries in the prefix cache.',
+    registers,
+    collect() {
+      if (sources) this.set(sources.cache().size);
+    },
+  });
+  new Gauge({
+    name: 'inference_cascade_router_cache_reuse_enabled',
+    help: '1 while cached embeddings are reused, 0 while the agent has turned reuse off.',
+    registers,
+    collect() {
+      if (sources) this.set(sources.cache().reuseEnabled ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'inference_cascade_router_cache_ttl_seconds',
+    help: 'TTL given to new cache entries (the agent shortens it as drift risk grows).',
+    registers,
+    collect() {
+      if (sources) this.set(sources.cache().ttlMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'inference_cascade_router_breaker_state',
+    help: 'Circuit breaker per variant: 0 closed, 1 half-open, 2 open.',
+    labelNames: ['variant'],
+    registers,
+    collect() {
+      if (sources) for (const role of ROLES) this.set({ variant: role }, BREAKER_VALUE[sources.breaker(role)]);
+    },
+  });
+  new Gauge({
+    name: 'inference_cascade_router_upstream_in_flight',
+    help: 'Requests the router has in flight at each variant.',
+    labelNames: ['variant'],
+    registers,
+    collect() {
+      if (sources) for (const role of ROLES) this.set({ variant: role }, sources.inFlight(role));
+    },
+  });
+  return {
+    registry,
+    setSources: (s) => {
+      sources = s;
+    },
+    requests: new Counter({
+      name: 'inference_cascade_router_requests_total',
+      help: 'Requests answered, by serving variant (none when rejected), cache use and HTTP code.',
+      labelNames: ['variant', 'cache', 'code'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'inference_cascade_router_request_duration_seconds',
+      help: 'Time from request arrival to answer, inside the router.',
+      labelNames: ['variant', 'cache'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 1],
+      registers,
+    }),
+    attempts: new Counter({
+      name: 'inference_cascade_router_upstream_attempts_total',
+      help: 'Attempts at variants and their result (ok, timeout, connect, status, protocol, breaker-open, saturated, shed).',
+      labelNames: ['variant', 'result'],
+      registers,
+    }),
+    divergence: new Histogram({
+      name: 'inference_cascade_router_cache_divergence',
+      help: 'Divergence between a cached and a freshly computed embedding, on sampled hits.',
+      buckets: [0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1],
+      registers,
+    }),
+    agentActions: new Counter({
+      name: 'inference_cascade_router_agent_actions_total',
+      help: 'Cache agent actions (disable, enable, set-ttl).',
+      labelNames: ['action'],
+      registers,
+    }),
+    policyFallbacks: new Counter({
+      name: 'inference_cascade_router_policy_fallback_total',
+      help: 'Times the learned policy was unavailable and the heuristic routed instead, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    policyDecisions: new Counter({
+      name: 'inference_cascade_router_policy_decisions_total',
+      help: 'Policy decisions by chosen variant and reason.',
+      labelNames: ['variant', 'reason'],
+      registers,
+    }),
+    configReloads: new Counter({
+      name: 'inference_cascade_router_config_reloads_total',
+      help: 'Configuration reloads by result (ok, error).',
+      labelNames: ['result'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,209 @@
+// One request through the cascade: estimate difficulty, let the policy choose a variant, reuse a
+// cached encoder output when the agent allows it (running that variant's head on it), otherwise
+// forward to the variant with fallback, cache the fresh embedding, and feed the agent its samples.
+import type { Logger } from '../common/logger.js';
+import type { Role } from '../crds/types.js';
+import { AgentController, type AgentActionRecord, type AgentEffects } from './agent/controller.js';
+import { agentConfigFor } from './agent/decide.js';
+import { divergence } from './agent/divergence.js';
+import { prefixKey } from './cache/prefix-key.js';
+import { PrefixCache } from './cache/prefix-cache.js';
+import type { Cascade } from './cascade.js';
+import { allowedRoles } from './forwarding/circuit-breaker.js';
+import { RoutingError, type Attempt } from './forwarding/forwarder.js';
+import { effectiveSla, type RequestHints } from './policy/policy.js';
+import type { LoadTracker } from './load/load-tracker.js';
+import type { RouterMetrics } from './metrics.js';
+import type { VariantAnswer } from './upstream.js';
+
+export interface RouteResult {
+  role: Role;
+  rows: number;
+  probabilities: Float32Array;
+  predictions: number[];
+  cacheHit: boolean;
+  difficulty: number;
+  latencyMs: number;
+  attempts: readonly Attempt[];
+}
+
+export interface RouterOptions {
+  logger: Logger;
+  metrics: RouterMetrics;
+  load: LoadTracker;
+  /** Kubernetes Events (or a log line when running outside a cluster). */
+  emitEvent: (reason: string, message: string) => void | Promise<void>;
+  random?: () => number;
+}
+
+function argmaxRows(probabilities: Float32Array, rows: number): number[] {
+  const width = probabilities.length / rows;
+  const result: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < width; c++) if (probabilities[r * width + c]! > probabilities[r * width + best]!) best = c;
+    result.push(best);
+  }
+  return result;
+}
+
+export class Router {
+  private cascade: Cascade;
+  readonly cache: PrefixCache;
+  readonly agent: AgentController;
+  private requestCount = 0;
+  private readonly random: () => number;
+  /** Recent divergence samples with the request counter, for /status and the demo's plot. */
+  private readonly divergenceLog: { request: number; divergence: number; reuse: boolean }[] = [];
+
+  constructor(
+    cascade: Cascade,
+    private readonly options: RouterOptions,
+  ) {
+    this.cascade = cascade;
+    this.random = options.random ?? Math.random;
+    const cacheSpec = cascade.config.cache;
+    const ttlMs = cacheSpec.ttlSeconds * 1000;
+    this.cache = new PrefixCache({ maxEntries: cacheSpec.maxEntries, ttlMs });
+    const effects: AgentEffects = {
+      setReuse: (enabled, reason) => {
+        this.cache.setReuse(enabled, reason);
+      },
+      setTtl: (ms) => this.cache.setTtl(ms),
+      recordAction: (action) => options.metrics.agentActions.inc({ action }),
+      log: options.logger,
+      emitEvent: options.emitEvent,
+    };
+    this.agent = new AgentController({ config: agentConfigFor(cacheSpec), baseTtlMs: ttlMs, sampleRate: cacheSpec.drift.sampleRate, effects });
+    if (!cacheSpec.enabled) this.cache.setReuse(false, 'CacheDisabled');
+  }
+
+  get config() {
+    return this.cascade.config;
+  }
+
+  get current(): Cascade {
+    return this.cascade;
+  }
+
+  /** Swaps in a cascade built from a new config; returns the old one for the caller to close once idle. */
+  swap(next: Cascade): Cascade {
+    const previous = this.cascade;
+    this.cascade = next;
+    const cache = next.config.cache;
+    if (!cache.enabled) this.cache.setReuse(false, 'CacheDisabled');
+    this.cache.setTtl(cache.ttlSeconds * 1000);
+    return previous;
+  }
+
+  requests(): number {
+    return this.requestCount;
+  }
+
+  divergenceSamples(): readonly { request: number; divergence: number; reuse: boolean }[] {
+    return this.divergenceLog;
+  }
+
+  agentActions(): readonly AgentActionRecord[] {
+    return this.agent.actions();
+  }
+
+  /** Admin switch: turn reuse of cached embeddings off or on; the router then always computes fresh. */
+  setCacheReuse(enabled: boolean): void {
+    this.cache.setReuse(enabled, enabled ? 'EnabledByOperator' : 'DisabledByOperator');
+  }
+
+  async route(features: Float32Array, rows: number, hints: RequestHints | undefined): Promise<RouteResult> {
+    const cascade = this.cascade;
+    cascade.active += 1;
+    try {
+      return await this.routeOn(cascade, features, rows, hints);
+    } finally {
+      cascade.active -= 1;
+    }
+  }
+
+  private async routeOn(cascade: Cascade, features: Float32Array, rows: number, hints: RequestHints | undefined): Promise<RouteResult> {
+    const startedAt = performance.now();
+    const request = ++this.requestCount;
+    const { config } = cascade;
+    const difficulty = await cascade.difficulty.estimate(features, rows);
+    const decision = await cascade.policy.decide({
+      difficulty,
+      load: this.options.load.snapshot(),
+      sla: config.sla,
+      ...(hints ? { hints } : {}),
+      allowed: allowedRoles(cascade.breakers),
+    });
+    this.options.metrics.policyDecisions.inc({ variant: decision.role, reason: decision.reason });
+    const budgetMs = effectiveSla(config.sla, hints).latencyBudgetMs;
+    const forward = () =>
+      cascade.forwarder.forward(decision.ranked, (client, timeoutMs) => client.infer(features, rows, timeoutMs), budgetMs, startedAt);
+
+    const finish = (role: Role, answer: VariantAnswer, cacheHit: boolean, attempts: readonly Attempt[]): RouteResult => ({
+      role,
+      rows,
+      probabilities: answer.probabilities,
+      predictions: argmaxRows(answer.probabilities, rows),
+      cacheHit,
+      difficulty,
+      latencyMs: performance.now() - startedAt,
+      attempts,
+    });
+
+    if (!config.cache.enabled || rows !== 1) {
+      const result = await forward();
+      return finish(result.role, result.answer, false, result.attempts);
+    }
+    const keyFor = (role: Role) => {
+      const variant = config.variants.find((v) => v.role === role)!;
+      return prefixKey({ cascade: `${config.cascade.namespace}/${config.cascade.name}`, modelVersion: variant.modelVersion, variant: role, features, prefixLength: config.cache.prefixLength });
+    };
+    const key = keyFor(decision.role);
+    if (this.cache.reuseEnabled) {
+      const cached = this.cache.get(key);
+      if (cached && !this.agent.observer.shouldSample(this.random)) {
+        const answer = await this.fromCache(cascade, decision.role, cached, budgetMs, startedAt);
+        if (answer) return finish(decision.role, answer, true, []);
+      } else if (cached) {
+        // A sampled hit: compute fresh as well, compare, and answer with the fresh result.
+        const result = await forward();
+        this.observe(cascade, result.role === decision.role ? cached : undefined, result.answer.embedding, request);
+        this.cache.set(keyFor(result.role), result.answer.embedding);
+        return finish(result.role, result.answer, false, result.attempts);
+      }
+    }
+    const shadow = this.cache.reuseEnabled ? undefined : this.cache.peek(key);
+    const result = await forward();
+    if (result.role === decision.role) this.observe(cascade, shadow, result.answer.embedding, request);
+    this.cache.set(keyFor(result.role), result.answer.embedding);
+    return finish(result.role, result.answer, false, result.attempts);
+  }
+
+  /** The chosen variant's head on a cached embedding: locally when its head file is here, else on the variant. */
+  private async fromCache(cascade: Cascade, role: Role, embedding: Float32Array, budgetMs: number, startedAt: number): Promise<VariantAnswer | undefined> {
+    const head = cascade.heads[role];
+    if (head) return { rows: 1, embedding, probabilities: await head.run(embedding, 1) };
+    try {
+      const result = await cascade.forwarder.forward([role], (client, timeoutMs) => client.head(embedding, 1, timeoutMs), budgetMs, startedAt);
+      return result.answer;
+    } catch (error) {
+      if (error instanceof RoutingError) return undefined; // fall through to fresh inference
+      throw error;
+    }
+  }
+
+  private observe(cascade: Cascade, cached: Float32Array | undefined, fresh: Float32Array, request: number): void {
+    if (!cached || cached.length !== fresh.length) return;
+    const value = divergence(cascade.config.cache.drift.metric, cached, fresh);
+    this.options.metrics.divergence.observe(value);
+    this.divergenceLog.push({ request, divergence: value, reuse: this.cache.reuseEnabled });
+    if (this.divergenceLog.length > 20_000) this.divergenceLog.splice(0, this.divergenceLog.length - 20_000);
+    this.agent.observe({ divergence: value, request });
+  }
+
+  async close(): Promise<void> {
+    await this.cascade.close();
+  }
+}
+

@@ -1,0 +1,162 @@
+// The router's HTTP front on fastify: the prototype's POST /predict, OIP v2 infer on the cascade's
+// model name, health and readiness, /metrics, a read-only /status and token-guarded admin
+// endpoints (cache reuse on/off, config reload).
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { installJsonHandling, RequestError } from '../common/http-json.js';
+import type { Logger } from '../common/logger.js';
+import { ROLES } from '../crds/types.js';
+import { formatInferResponse, parseInferRequest, type EndpointSpec } from '../variant-server/oip.js';
+import { parsePredictRequest } from '../variant-server/predict.js';
+import { RoutingError } from './forwarding/forwarder.js';
+import { parseHints } from './hints.js';
+import type { RouterMetrics } from './metrics.js';
+import type { RouteResult, Router } from './router.js';
+
+export interface RouterServerOptions {
+  router: Router;
+  metrics: RouterMetrics;
+  logger: Logger;
+  bodyLimitBytes: number;
+  /** Admin endpoints answer 403 without a configured token. */
+  adminToken?: string;
+  reload: () => Promise<{ generation: number }>;
+  ready: () => boolean;
+}
+
+function tokenMatches(request: FastifyRequest, token: string | undefined): 'ok' | 'disabled' | 'denied' {
+  if (!token) return 'disabled';
+  const header = request.headers.authorization ?? '';
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected) ? 'ok' : 'denied';
+}
+
+export function createRouterServer(options: RouterServerOptions): FastifyInstance {
+  const { router, metrics, logger } = options;
+  const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, forceCloseConnections: 'idle' });
+  installJsonHandling(app, { bodyLimit: options.bodyLimitBytes, logger });
+
+  const endpointSpec = (): EndpointSpec => ({
+    name: router.config.cascade.name,
+    version: '1',
+    input: { name: 'features', width: router.config.inputDim },
+    outputs: [
+      { name: 'probabilities', datatype: 'FP32', shape: [-1, -1] },
+      { name: 'prediction', datatype: 'INT64', shape: [-1] },
+    ],
+  });
+
+  const record = (result: RouteResult | undefined, code: number, cache: string) => {
+    metrics.requests.inc({ variant: result?.role ?? 'none', cache, code: String(code) });
+    if (result) metrics.requestDuration.observe({ variant: result.role, cache }, result.latencyMs / 1000);
+  };
+
+  const routeOrExplain = async (features: Float32Array, rows: number, request: FastifyRequest): Promise<RouteResult> => {
+    try {
+      const result = await router.route(features, rows, parseHints(request.headers));
+      record(result, 200, result.cacheHit ? 'hit' : 'miss');
+      return result;
+    } catch (error) {
+      if (error instanceof RoutingError) {
+        record(undefined, error.statusCode, 'none');
+        logger.warn('request not served', { status: error.statusCode, error: error.message });
+        throw new RequestError(error.statusCode, error.message);
+      }
+      record(undefined, error instanceof RequestError ? error.statusCode : 500, 'none');
+      throw error;
+    }
+  };
+
+  app.post('/predict', async (request, reply) => {
+    const parsed = parsePredictRequest(request.body, router.config.inputDim);
+    const result = await routeOrExplain(parsed.data, parsed.rows, request);
+    reply.header('x-cascade-variant', result.role);
+    const width = result.probabilities.length / result.rows;
+    return {
+      prediction: result.rows === 1 ? result.predictions[0] : result.predictions,
+      probabilities: Array.from({ length: result.rows }, (_, r) => Array.from(result.probabilities.subarray(r * width, (r + 1) * width))),
+      variant: result.role,
+      cache_hit: result.cacheHit,
+      latency_ms: Math.round(result.latencyMs * 1000) / 1000,
+    };
+  });
+
+  const infer = async (request: FastifyRequest<{ Params: { name: string } }>) => {
+    const spec = endpointSpec();
+    if (request.params.name !== spec.name) {
+      throw new RequestError(404, `unknown model "${request.params.name}"; this router serves "${spec.name}"`);
+    }
+    const parsed = parseInferRequest(request.body, spec);
+    const result = await routeOrExplain(parsed.data, parsed.rows, request);
+    const response = formatInferResponse(spec, parsed, { probabilities: result.probabilities, logits: result.probabilities });
+    return { ...response, parameters: { variant: result.role, cache_hit: result.cacheHit, latency_ms: Math.round(result.latencyMs * 1000) / 1000 } };
+  };
+  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', infer);
+  app.post<{ Params: { name: string } }>('/v2/models/:name/versions/1/infer', infer);
+
+  app.get('/v2/models/:name', async (request: FastifyRequest<{ Params: { name: string } }>) => {
+    const spec = endpointSpec();
+    if (request.params.name !== spec.name) throw new RequestError(404, `unknown model "${request.params.name}"; this router serves "${spec.name}"`);
+    return {
+      name: spec.name,
+      versions: [spec.version],
+      platform: 'inference-cascade-router',
+      inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, spec.input.width] }],
+      outputs: spec.outputs,
+    };
+  });
+
+  const live = async () => ({ live: true });
+  const ready = async (_request: FastifyRequest, reply: { code(n: number): unknown }) => {
+    if (!options.ready()) {
+      reply.code(503);
+      return { ready: false };
+    }
+    return { ready: true };
+  };
+  app.get('/healthz', live);
+  app.get('/v2/health/live', live);
+  app.get('/readyz', ready);
+  app.get('/v2/health/ready', ready);
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.get('/status', async (request: FastifyRequest<{ Querystring: { samples?: string } }>) => {
+    const cascade = router.current;
+    const samples = request.query.samples === '1' ? { divergence_samples: router.divergenceSamples() } : {};
+    return {
+      cascade: cascade.config.cascade,
+      policy: cascade.policy.type,
+      difficulty: cascade.difficulty.source,
+      requests: router.requests(),
+      cache: router.cache.stats(),
+      agent: { state: router.agent.state(), actions: router.agentActions() },
+      breakers: Object.fromEntries(ROLES.map((role) => [role, cascade.breakers[role].state()])),
+      local_heads: Object.keys(cascade.heads),
+      ...samples,
+    };
+  });
+
+  const admin = (request: FastifyRequest) => {
+    const verdict = tokenMatches(request, options.adminToken);
+    if (verdict === 'disabled') throw new RequestError(403, 'admin endpoints are disabled: start the router with ADMIN_TOKEN set');
+    if (verdict === 'denied') throw new RequestError(401, 'admin endpoints need "Authorization: Bearer <ADMIN_TOKEN>"');
+  };
+  app.post('/admin/cache', async (request) => {
+    admin(request);
+    const body = request.body as { enabled?: unknown } | undefined;
+    if (typeof body?.enabled !== 'boolean') throw new RequestError(400, 'body must be {"enabled": true|false}');
+    router.setCacheReuse(body.enabled);
+    logger.info('cache reuse switched by an administrator', { enabled: body.enabled });
+    return { reuse_enabled: router.cache.reuseEnabled };
+  });
+  app.post('/admin/reload', async (request) => {
+    admin(request);
+    return options.reload();
+  });
+  return app;
+}

@@ -1,0 +1,143 @@
+// The router's client for one variant server: a keep-alive undici Pool per variant, speaking the
+// Open Inference Protocol v2. One call returns both the embedding (for the prefix cache) and the
+// probabilities, so a miss costs one round trip.
+import { Pool } from 'undici';
+import type { RouterVariantEndpoint } from '../crds/router-config.js';
+
+export interface VariantAnswer {
+  embedding: Float32Array;
+  probabilities: Float32Array;
+  rows: number;
+}
+
+/** Why an attempt at a variant failed; the router counts and reports these. */
+export type UpstreamFailure = 'timeout' | 'connect' | 'status' | 'protocol';
+
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+  constructor(
+    readonly kind: UpstreamFailure,
+    message: string,
+    readonly statusCode?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface UpstreamOptions {
+  connections?: number;
+  /** Largest response accepted, so a broken variant cannot exhaust the router's memory. */
+  maxResponseBytes?: number;
+}
+
+interface OipOutput {
+  name?: unknown;
+  shape?: unknown;
+  data?: unknown;
+}
+
+function tensorData(outputs: OipOutput[], name: string, variant: string): Float32Array {
+  const output = outputs.find((o) => o.name === name);
+  if (!output || !Array.isArray(output.data)) throw new UpstreamError('protocol', `variant ${variant} answered without output "${name}"`);
+  return Float32Array.from(output.data as number[]);
+}
+
+export class VariantClient {
+  private readonly pool: Pool;
+  private readonly inferPath: string;
+  private readonly headPath: string;
+  private readonly maxResponseBytes: number;
+
+  constructor(
+    readonly variant: RouterVariantEndpoint,
+    options: UpstreamOptions = {},
+  ) {
+    const url = new URL(variant.endpoint);
+    this.pool = new Pool(url.origin, { connections: options.connections ?? 64, pipelining: 1, keepAliveTimeout: 30_000 });
+    const base = url.pathname.replace(/\/$/, '');
+    this.inferPath = `${base}/v2/models/${encodeURIComponent(variant.name)}/infer`;
+    this.headPath = `${base}/v2/models/${encodeURIComponent(`${variant.name}.head`)}/infer`;
+    this.maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
+  }
+
+  /** Features [rows, width] through the variant's encoder and head. */
+  infer(features: Float32Array, rows: number, timeoutMs: number): Promise<VariantAnswer> {
+    const width = features.length / rows;
+    return this.post(this.inferPath, 'features', features, rows, width, timeoutMs, true);
+  }
+
+  /** A cached embedding through the variant's head only. */
+  head(embedding: Float32Array, rows: number, timeoutMs: number): Promise<VariantAnswer> {
+    return this.post(this.headPath, 'embedding', embedding, rows, embedding.length / rows, timeoutMs, false);
+  }
+
+  private async post(path: string, input: string, data: Float32Array, rows: number, width: number, timeoutMs: number, withEmbedding: boolean): Promise<VariantAnswer> {
+    const body = JSON.stringify({
+      inputs: [{ name: input, shape: [rows, width], datatype: 'FP32', data: Array.from(data) }],
+      outputs: withEmbedding ? [{ name: 'embedding' }, { name: 'probabilities' }] : [{ name: 'probabilities' }],
+    });
+    const signal = AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs)));
+    let text: string;
+    let statusCode: number;
+    try {
+      const response = await this.pool.request({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body, signal });
+      statusCode = response.statusCode;
+      text = await readLimited(response.body, this.maxResponseBytes, this.variant.name);
+    } catch (error) {
+      if (error instanceof UpstreamError) throw error;
+      if (signal.aborted) throw new UpstreamError('timeout', `variant ${this.variant.name} did not answer within ${timeoutMs} ms`);
+      throw new UpstreamError('connect', `variant ${this.variant.name} at ${this.variant.endpoint}: ${(error as Error).message}`);
+    }
+    if (statusCode !== 200) {
+      let detail = text.slice(0, 200);
+      try {
+        detail = (JSON.parse(text) as { error?: string }).error ?? detail;
+      } catch {
+        // not JSON: keep the raw text
+      }
+      throw new UpstreamError('status', `variant ${this.variant.name} answered ${statusCode}: ${detail}`, statusCode);
+    }
+    let outputs: OipOutput[];
+    try {
+      outputs = (JSON.parse(text) as { outputs: OipOutput[] }).outputs;
+      if (!Array.isArray(outputs)) throw new Error('no outputs array');
+    } catch (error) {
+      throw new UpstreamError('protocol', `variant ${this.variant.name} sent an unreadable answer: ${(error as Error).message}`);
+    }
+    return {
+      rows,
+      probabilities: tensorData(outputs, 'probabilities', this.variant.name),
+      embedding: withEmbedding ? tensorData(outputs, 'embedding', this.variant.name) : new Float32Array(0),
+    };
+  }
+
+  /** Readiness of the variant's model (OIP v2), for probing a half-open breaker without user traffic. */
+  async ready(timeoutMs: number): Promise<boolean> {
+    try {
+      const response = await this.pool.request({
+        method: 'GET',
+        path: this.inferPath.replace(/\/infer$/, '/ready'),
+        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
+      });
+      await response.body.dump();
+      return response.statusCode === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+async function readLimited(body: AsyncIterable<Buffer>, limit: number, variant: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new UpstreamError('protocol', `variant ${variant} sent more than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,178 @@
+// Runs a cascade with no cluster: the four variant servers and the router as local processes on
+// 127.0.0.1, configured from an InferenceCascade manifest the way the operator would configure
+// them in a cluster (the images' /models/ is the repo's models/ folder here).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'yaml';
+import { ROUTER_CONFIG_VERSION, type RouterConfig } from '../../crds/router-config.js';
+import { ROLES, variantName, type InferenceCascade, type Role } from '../../crds/types.js';
+import { localModelPath } from '../../router-sidecar/local-models.js';
+import { ROOT } from '../cluster/paths.js';
+
+export const MODELS_ROOT = path.join(ROOT, 'models');
+
+export interface LocalProcess {
+  name: string;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  args: string[];
+}
+
+export interface LocalCascade {
+  cascade: InferenceCascade;
+  config: RouterConfig;
+  configPath: string;
+  router: LocalProcess;
+  variants: Record<Role, LocalProcess>;
+  adminToken: string;
+  /** SIGKILLs a variant (as a crashed pod). */
+  kill(role: Role): Promise<void>;
+  /** Starts a killed variant again on the same port and waits until it is ready. */
+  restart(role: Role): Promise<void>;
+  /** Rewrites router.json; the router notices and reloads. */
+  writeConfig(change: (config: RouterConfig) => void): void;
+  stop(): Promise<void>;
+}
+
+export interface LocalCascadeOptions {
+  cascadeFile: string;
+  /** Cache settings etc. changed before the router starts. */
+  adjust?: (config: RouterConfig) => void;
+  workDir?: string;
+  batching?: boolean;
+  /** Extra router flags, e.g. ['--body-limit-bytes', '65536']. */
+  routerFlags?: string[];
+  log?: (message: string) => void;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess, name: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} while starting`);
+    try {
+      const response = await fetch(url);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new Error(`${name} was not ready within ${timeoutMs} ms (${url})`);
+}
+
+function spawnNode(script: string, args: string[], logFile: string): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+  });
+  child.stderr!.pipe(createWriteStream(logFile, { flags: 'a' }));
+  return child;
+}
+
+export function readCascade(file: string): InferenceCascade {
+  const cascade = parse(readFileSync(file, 'utf8')) as InferenceCascade;
+  cascade.metadata.namespace ??= 'default';
+  return cascade;
+}
+
+export async function startLocalCascade(options: LocalCascadeOptions): Promise<LocalCascade> {
+  const log = options.log ?? (() => undefined);
+  const cascade = readCascade(options.cascadeFile);
+  const workDir = options.workDir ?? path.join(ROOT, '.cache', 'local-cascade', `${cascade.metadata.name}-${process.pid}`);
+  mkdirSync(workDir, { recursive: true });
+  const variants = {} as Record<Role, LocalProcess>;
+  const startVariant = (process: Omit<LocalProcess, 'child'>): LocalProcess => ({
+    ...process,
+    child: spawnNode('variant-server/main.ts', process.args, path.join(workDir, `${process.name}.log`)),
+  });
+  for (const spec of cascade.spec.variants) {
+    const model = localModelPath(spec.model.uri, MODELS_ROOT);
+    if (!model) throw new Error(`variant ${spec.role}: model ${spec.model.uri} is not under ${MODELS_ROOT}`);
+    const port = await freePort();
+    const name = variantName(spec);
+    const args = ['--model', model, '--name', name, '--host', '127.0.0.1', '--port', String(port), ...(options.batching ? ['--batching'] : [])];
+    variants[spec.role] = startVariant({ name: `variant-${spec.role}`, port, url: `http://127.0.0.1:${port}`, args });
+  }
+  await Promise.all(ROLES.map((role) => waitReady(`${variants[role].url}/v2/health/ready`, variants[role].child, variants[role].name)));
+  log(`variant servers ready on ports ${ROLES.map((role) => `${role} ${variants[role].port}`).join(', ')}`);
+
+  const config: RouterConfig = {
+    version: ROUTER_CONFIG_VERSION,
+    cascade: { name: cascade.metadata.name, namespace: cascade.metadata.namespace! },
+    inputDim: cascade.spec.inputDim,
+    variants: cascade.spec.variants.map((spec) => ({
+      role: spec.role,
+      name: variantName(spec),
+      endpoint: variants[spec.role].url,
+      modelVersion: spec.model.version ?? '1',
+      modelUri: spec.model.uri,
+    })),
+    policy: cascade.spec.router.policy,
+    sla: cascade.spec.router.sla,
+    cache: cascade.spec.cache,
+  };
+  options.adjust?.(config);
+  const configPath = path.join(workDir, 'router.json');
+  writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  const routerPort = await freePort();
+  const adminToken = `demo-${process.pid}-${Date.now()}`;
+  const routerArgs = ['--config', configPath, '--host', '127.0.0.1', '--port', String(routerPort), '--models-root', MODELS_ROOT, '--watch-interval-ms', '200', ...(options.routerFlags ?? [])];
+  process.env.ADMIN_TOKEN = adminToken;
+  const router: LocalProcess = {
+    name: 'router',
+    port: routerPort,
+    url: `http://127.0.0.1:${routerPort}`,
+    args: routerArgs,
+    child: spawnNode('router-sidecar/main.ts', routerArgs, path.join(workDir, 'router.log')),
+  };
+  delete process.env.ADMIN_TOKEN;
+  await waitReady(`${router.url}/readyz`, router.child, 'router');
+  log(`router ready on port ${routerPort} (logs in ${path.relative(ROOT, workDir)}/)`);
+
+  const stopProcess = async (child: ChildProcess, signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  };
+  return {
+    cascade,
+    config,
+    configPath,
+    router,
+    variants,
+    adminToken,
+    async kill(role) {
+      await stopProcess(variants[role].child, 'SIGKILL');
+    },
+    async restart(role) {
+      const previous = variants[role];
+      variants[role] = startVariant({ name: previous.name, port: previous.port, url: previous.url, args: previous.args });
+      await waitReady(`${previous.url}/v2/health/ready`, variants[role].child, previous.name);
+    },
+    writeConfig(change) {
+      change(config);
+      writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    },
+    async stop() {
+      await stopProcess(router.child, 'SIGTERM');
+      await Promise.all(ROLES.map((role) => stopProcess(variants[role].child, 'SIGTERM')));
+    },
+  };
+}

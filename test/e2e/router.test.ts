@@ -1,0 +1,210 @@
+// The router against real variant servers: every process is the real CLI, started the way
+// `npm run demo` starts them (scripts/standalone/local-cascade.ts), no mocks.
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { request } from 'undici';
+import { ROOT } from '../../scripts/cluster/paths.js';
+import { startLocalCascade, type LocalCascade } from '../../scripts/standalone/local-cascade.js';
+import { drive } from '../../scripts/standalone/traffic.js';
+import { sessionStream, type SessionRequest } from '../../training/data/sessions32.js';
+import { eventually } from '../support/eventually.js';
+
+const CASCADE_FILE = path.join(ROOT, 'manifests', 'samples', 'cascade.yaml');
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const text = await response.body.text();
+  return { status: response.statusCode, body: JSON.parse(text) as Record<string, unknown> };
+}
+
+async function getJson(url: string): Promise<Record<string, any>> {
+  const response = await request(url);
+  return (await response.body.json()) as Record<string, any>;
+}
+
+function features(count: number, seed = 7): number[][] {
+  const stream = sessionStream({ streamSeed: seed, activeSessions: 16, requestsPerSession: 20 });
+  return Array.from({ length: count }, () => Array.from((stream.next().value as SessionRequest).features));
+}
+
+const predict = (cascade: LocalCascade, row: number[], headers: Record<string, string> = {}) =>
+  post(`${cascade.router.url}/predict`, JSON.stringify({ features: [row] }), headers);
+
+describe('router (variant servers and router as real processes)', function () {
+  this.timeout(120_000);
+  let cascade: LocalCascade;
+  const rows = features(400);
+
+  before(async () => {
+    cascade = await startLocalCascade({ cascadeFile: CASCADE_FILE, routerFlags: ['--body-limit-bytes', '65536'] });
+  });
+  after(async () => {
+    await cascade?.stop();
+  });
+
+  it('answers /predict and OIP v2 infer with the serving variant and cache use', async () => {
+    const first = await predict(cascade, rows[0]!);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.ok([0, 1].includes(first.body.prediction as number));
+    assert.ok(['quantized', 'pruned', 'distilled', 'full'].includes(first.body.variant as string));
+    assert.equal(first.body.cache_hit, false);
+    const again = await predict(cascade, rows[0]!);
+    assert.equal(again.body.cache_hit, true, 'the same prefix again is served from the cache');
+    const oip = await post(
+      `${cascade.router.url}/v2/models/fraud-scorer/infer`,
+      JSON.stringify({ id: 'r1', inputs: [{ name: 'features', shape: [1, 32], datatype: 'FP32', data: rows[1] }] }),
+    );
+    assert.equal(oip.status, 200, JSON.stringify(oip.body));
+    assert.equal(oip.body.id, 'r1');
+    const outputs = oip.body.outputs as { name: string; data: number[] }[];
+    assert.deepEqual(outputs.map((o) => o.name), ['probabilities', 'prediction']);
+    assert.ok(Math.abs(outputs[0]!.data[0]! + outputs[0]!.data[1]! - 1) < 1e-5);
+  });
+
+  it('rejects bad input with a 4xx naming the problem and keeps serving', async () => {
+    const url = `${cascade.router.url}/predict`;
+    const nan = JSON.stringify({ features: [rows[0]] }).replace(/^(\{"features":\[\[)[^,]+/, '$1"NaN"');
+    const cases: [string, () => Promise<Reply>, number, RegExp][] = [
+      ['malformed JSON', () => post(url, '{"features": [[1, 2'), 400, /malformed JSON body/],
+      ['NaN', () => post(url, nan), 400, /features\[0\]\[0\] must be a number/],
+      ['Infinity', () => post(url, JSON.stringify({ features: [rows[0]] }).replace(/^(\{"features":\[\[)[^,]+/, '$11e400')), 400, /features\[0\]\[0\] must be a finite number/],
+      ['wrong width', () => post(url, JSON.stringify({ features: [[1, 2, 3]] })), 400, /features\[0\] has 3 values but the model takes 32/],
+      ['empty batch', () => post(url, JSON.stringify({ features: [] })), 400, /empty batch/],
+      ['oversized body', () => post(url, JSON.stringify({ features: [rows[0]], pad: 'x'.repeat(100_000) })), 413, /request body is larger than the limit of 65536 bytes/],
+      ['bad latency hint', () => predict(cascade, rows[0]!, { 'x-latency-budget-ms': '-3' }), 400, /x-latency-budget-ms must be a positive number/],
+      ['bad accuracy hint', () => predict(cascade, rows[0]!, { 'x-min-accuracy': '1.5' }), 400, /x-min-accuracy must be a fraction/],
+      ['unknown model', () => post(`${cascade.router.url}/v2/models/nope/infer`, '{}'), 404, /unknown model "nope"/],
+      ['wrong datatype', () => post(`${cascade.router.url}/v2/models/fraud-scorer/infer`, JSON.stringify({ inputs: [{ name: 'features', shape: [1, 32], datatype: 'INT32', data: rows[0] }] })), 400, /datatype/],
+    ];
+    for (const [what, send, status, message] of cases) {
+      const reply = await send();
+      assert.equal(reply.status, status, `${what}: ${JSON.stringify(reply.body)}`);
+      assert.match(String(reply.body.error), message, what);
+    }
+    const ok = await predict(cascade, rows[2]!);
+    assert.equal(ok.status, 200);
+  });
+
+  it('a killed variant costs no request while another can serve; its breaker opens, then closes after it returns', async () => {
+    const admin = { authorization: `Bearer ${cascade.adminToken}` };
+    assert.equal((await post(`${cascade.router.url}/admin/cache`, JSON.stringify({ enabled: false }), admin)).status, 200);
+    const before: Reply[] = [];
+    for (const row of rows.slice(0, 40)) before.push(await predict(cascade, row));
+    assert.deepEqual(before.filter((r) => r.status !== 200).map((r) => r.body), []);
+    const busiest = mostCommon(before.map((r) => r.body.variant as string));
+    await cascade.kill(busiest as 'distilled');
+    const during: Reply[] = [];
+    let next = 40;
+    await eventually(async () => {
+      for (let k = 0; k < 20; k++) during.push(await predict(cascade, rows[next++ % rows.length]!));
+      assert.equal((await getJson(`${cascade.router.url}/status`)).breakers[busiest], 'open');
+    }, { timeoutMs: 30_000, intervalMs: 10 });
+    assert.deepEqual(during.filter((r) => r.status !== 200).map((r) => r.body), [], 'every request still answered');
+    assert.ok(during.slice(-20).every((r) => r.body.variant !== busiest));
+    await cascade.restart(busiest as 'distilled');
+    let i = 200;
+    await eventually(async () => {
+      const reply = await predict(cascade, rows[i++ % rows.length]!);
+      assert.equal(reply.status, 200);
+      const now = await getJson(`${cascade.router.url}/status`);
+      assert.equal(now.breakers[busiest], 'closed', `${JSON.stringify(now.breakers)} last answer from ${String(reply.body.variant)}`);
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+    assert.equal((await post(`${cascade.router.url}/admin/cache`, JSON.stringify({ enabled: true }), admin)).status, 200);
+  });
+
+  it('admin endpoints need the token', async () => {
+    const none = await post(`${cascade.router.url}/admin/cache`, JSON.stringify({ enabled: false }));
+    assert.equal(none.status, 401);
+    const wrong = await post(`${cascade.router.url}/admin/reload`, '{}', { authorization: 'Bearer nope' });
+    assert.equal(wrong.status, 401);
+  });
+
+  it('hot reload under load loses no request', async () => {
+    const stream = sessionStream({ streamSeed: 11, activeSessions: 32, requestsPerSession: 30 });
+    const traffic = drive(cascade.router.url, stream, 3000, 4);
+    const policies = [{ type: 'static' as const, staticRole: 'pruned' as const }, { type: 'heuristic' as const }];
+    for (let i = 0; i < 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      cascade.writeConfig((config) => {
+        config.policy = policies[i % 2]!;
+        config.sla = { ...config.sla, p99LatencyMs: 40 + i };
+      });
+    }
+    const records = await traffic;
+    assert.deepEqual(records.filter((r) => r.status !== 200).map((r) => `${r.index}: ${r.error}`), []);
+    const metrics = await (await request(`${cascade.router.url}/metrics`)).body.text();
+    const reloads = Number(/inference_cascade_router_config_reloads_total\{result="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    assert.ok(reloads >= 3, `only ${reloads} reloads happened during the traffic`);
+  });
+});
+
+describe('router drift agent (scripted drift through the real router)', function () {
+  this.timeout(120_000);
+  let cascade: LocalCascade;
+  after(async () => {
+    await cascade?.stop();
+  });
+
+  it('disables reuse within 200 requests of drift onset and re-enables it after recovery', async () => {
+    cascade = await startLocalCascade({ cascadeFile: CASCADE_FILE });
+    const onset = 1500;
+    const stream = sessionStream({
+      streamSeed: 99,
+      activeSessions: 32,
+      requestsPerSession: 60,
+      withinSessionSpread: 0.1,
+      drift: { onset, rampRequests: 50, magnitude: 4 },
+    });
+    const records = await drive(cascade.router.url, stream, 2600, 2);
+    assert.equal(records.filter((r) => r.status !== 200).length, 0);
+    const status = await getJson(`${cascade.router.url}/status`);
+    const actions = (status.agent.actions as { request: number; action: string }[]).filter((a) => a.action !== 'set-ttl');
+    assert.ok(!actions.some((a) => a.action === 'disable' && a.request < onset), `false alarm before onset: ${JSON.stringify(actions)}`);
+    const disable = actions.find((a) => a.action === 'disable');
+    assert.ok(disable, `reuse never disabled: ${JSON.stringify(status.agent)}`);
+    assert.ok(disable.request - onset <= 200, `disabled ${disable.request - onset} requests after onset`);
+    const enable = actions.find((a) => a.action === 'enable' && a.request > disable.request);
+    assert.ok(enable, 'reuse never came back once the cache held post-drift embeddings');
+    assert.equal(status.cache.reuseEnabled, true);
+  });
+});
+
+describe('router policy fallback', function () {
+  this.timeout(60_000);
+  let cascade: LocalCascade;
+  after(async () => {
+    await cascade?.stop();
+  });
+
+  it('a corrupt policy file falls back to the heuristic with a metric, never a crash', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'policy-')), 'policy.onnx');
+    writeFileSync(file, randomBytes(4096));
+    cascade = await startLocalCascade({
+      cascadeFile: CASCADE_FILE,
+      adjust: (config) => {
+        config.policy = { type: 'learned', model: { uri: pathToFileURL(file).href } };
+      },
+    });
+    const reply = await predict(cascade, features(1)[0]!);
+    assert.equal(reply.status, 200);
+    assert.equal((await getJson(`${cascade.router.url}/status`)).policy, 'heuristic');
+    const metrics = await (await request(`${cascade.router.url}/metrics`)).body.text();
+    assert.match(metrics, /inference_cascade_router_policy_fallback_total\{reason="unreadable-model"\} 1/);
+  });
+});
+
+function mostCommon(values: string[]): string {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+}
+
