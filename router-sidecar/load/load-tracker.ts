@@ -31,6 +31,8 @@ export interface LoadTrackerOptions {
   /** Weight of each new success/failure sample. */
   errorAlpha?: number;
   staleAfterMs?: number;
+  /** Latency estimates older than this are reported as unknown (callers fall back to the model card). */
+  latencyStaleAfterMs?: number;
   clock?: Clock;
 }
 
@@ -42,10 +44,11 @@ interface Scraped {
 class VariantCounters {
   inFlight = 0;
   completed = 0;
+  lastLatencyAt = Number.NEGATIVE_INFINITY;
   queueDepth: Scraped | undefined;
   cpu: Scraped | undefined;
   constructor(
-    readonly latency: Ewma,
+    public latency: Ewma,
     readonly errors: Ewma,
   ) {}
 }
@@ -54,10 +57,14 @@ export class LoadTracker {
   private readonly variants = new Map<Role, VariantCounters>();
   private readonly clock: Clock;
   private readonly staleAfterMs: number;
+  private readonly latencyStaleAfterMs: number;
+  private readonly latencyAlpha: number;
 
   constructor(options: LoadTrackerOptions = {}) {
     this.clock = options.clock ?? monotonicClock;
     this.staleAfterMs = options.staleAfterMs ?? 15_000;
+    this.latencyStaleAfterMs = options.latencyStaleAfterMs ?? 2_000;
+    this.latencyAlpha = options.latencyAlpha ?? 0.2;
     for (const role of ROLES) {
       this.variants.set(role, new VariantCounters(new Ewma(options.latencyAlpha ?? 0.2), new Ewma(options.errorAlpha ?? 0.1)));
     }
@@ -75,7 +82,14 @@ export class LoadTracker {
     variant.completed++;
     // Fast failures (connection refused, 5xx) would make a broken variant look quick, so only
     // answers and timeouts feed the latency estimate.
-    if (outcome !== 'error') variant.latency.update(this.clock() - startedAt);
+    if (outcome !== 'error') {
+      const now = this.clock();
+      // A variant the router stopped using keeps its last (possibly unlucky) estimate forever;
+      // start over instead, so a few slow requests cannot exclude it for good.
+      if (now - variant.lastLatencyAt > this.latencyStaleAfterMs) variant.latency = new Ewma(this.latencyAlpha);
+      variant.latency.update(now - startedAt);
+      variant.lastLatencyAt = now;
+    }
     variant.errors.update(outcome === 'ok' ? 0 : 1);
   }
 
@@ -91,11 +105,12 @@ export class LoadTracker {
   variant(role: Role): VariantLoad {
     const variant = this.counters(role);
     const now = this.clock();
+    const current = now - variant.lastLatencyAt <= this.latencyStaleAfterMs;
     return {
       inFlight: variant.inFlight,
       completed: variant.completed,
-      latencyMs: variant.latency.value,
-      latencyP99Ms: variant.latency.upper(),
+      latencyMs: current ? variant.latency.value : undefined,
+      latencyP99Ms: current ? variant.latency.upper() : undefined,
       errorRate: variant.errors.value ?? 0,
       queueDepth: this.fresh(variant.queueDepth, now),
       cpuUtilization: this.fresh(variant.cpu, now),

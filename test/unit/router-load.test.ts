@@ -93,6 +93,23 @@ describe('LoadTracker', () => {
     assert.ok(load.variant('full').latencyP99Ms! > 20);
   });
 
+  it('forgets a latency estimate nobody refreshed, so an unlucky variant is tried again', () => {
+    const { clock, load } = tracker();
+    let started = load.start('distilled');
+    clock.advance(300);
+    load.finish('distilled', started, 'ok');
+    assert.equal(load.variant('distilled').latencyMs, 300);
+    clock.advance(1_999);
+    assert.equal(load.variant('distilled').latencyMs, 300, 'still current');
+    clock.advance(2);
+    assert.equal(load.variant('distilled').latencyMs, undefined, 'stale after 2 s without a sample');
+    assert.equal(load.variant('distilled').latencyP99Ms, undefined);
+    started = load.start('distilled');
+    clock.advance(2);
+    load.finish('distilled', started, 'ok');
+    assert.equal(load.variant('distilled').latencyMs, 2, 'a fresh estimate, not blended with the stale one');
+  });
+
   it('keeps an error rate over errors and timeouts', () => {
     const { load } = tracker();
     load.finish('pruned', 0, 'ok');
