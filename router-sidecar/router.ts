@@ -92,6 +92,7 @@ export class Router {
     this.cascade = next;
     const cache = next.config.cache;
     if (!cache.enabled) this.cache.setReuse(false, 'CacheDisabled');
+    else if (this.cache.stats().reuseReason === 'CacheDisabled') this.cache.setReuse(true, 'CacheEnabled');
     this.cache.setTtl(cache.ttlSeconds * 1000);
     return previous;
   }
@@ -127,7 +128,8 @@ export class Router {
     const startedAt = performance.now();
     const request = ++this.requestCount;
     const { config } = cascade;
-    const difficulty = await cascade.difficulty.estimate(features, rows);
+    // A static policy ignores difficulty: do not pay for the estimate.
+    const difficulty = cascade.policy.type === 'static' ? 0.5 : await cascade.difficulty.estimate(features, rows);
     const decision = await cascade.policy.decide({
       difficulty,
       load: this.options.load.snapshot(),
@@ -137,8 +139,9 @@ export class Router {
     });
     this.options.metrics.policyDecisions.inc({ variant: decision.role, reason: decision.reason });
     const budgetMs = effectiveSla(config.sla, hints).latencyBudgetMs;
+    const wantsEmbedding = config.cache.enabled && rows === 1;
     const forward = () =>
-      cascade.forwarder.forward(decision.ranked, (client, timeoutMs) => client.infer(features, rows, timeoutMs), budgetMs, startedAt);
+      cascade.forwarder.forward(decision.ranked, (client, timeoutMs) => client.infer(features, rows, timeoutMs, wantsEmbedding), budgetMs, startedAt);
 
     const finish = (role: Role, answer: VariantAnswer, cacheHit: boolean, attempts: readonly Attempt[]): RouteResult => ({
       role,

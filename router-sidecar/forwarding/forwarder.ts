@@ -108,7 +108,11 @@ export class Forwarder {
           note({ role, result: 'status', error: upstream.message });
           throw new RoutingError(502, `variant ${role} rejected the request: ${upstream.message}`, attempts);
         }
-        breaker.onFailure();
+        // The breaker is for variants that fail (refused connections, 5xx, broken answers). A
+        // timeout is as often the router's own stall or a burst as a broken variant; slowness is
+        // already priced in by the latency estimate that timeouts feed.
+        // A timed-out half-open probe still counts: the variant has not shown it is back.
+        if (upstream.kind !== 'timeout' || breaker.state() === 'half-open') breaker.onFailure();
         note({ role, result: upstream.kind, error: upstream.message });
         if (!budgetLeft) break;
       }

@@ -1,0 +1,87 @@
+import { strict as assert } from 'node:assert';
+import { ROLES, type Role } from '../../crds/types.js';
+import { createBreakers } from '../../router-sidecar/forwarding/circuit-breaker.js';
+import { Forwarder, RoutingError, type Call } from '../../router-sidecar/forwarding/forwarder.js';
+import { RetryBudget } from '../../router-sidecar/forwarding/retry-budget.js';
+import { LoadTracker } from '../../router-sidecar/load/load-tracker.js';
+import { UpstreamError, type VariantAnswer, type VariantClient } from '../../router-sidecar/upstream.js';
+
+type Behaviour = 'ok' | UpstreamError;
+
+function setup(behaviour: Partial<Record<Role, Behaviour>>, maxInFlight = 64) {
+  let now = 0;
+  const clock = () => now;
+  const load = new LoadTracker({ clock });
+  const breakers = createBreakers({ failureThreshold: 3, coolDownMs: 1000, clock });
+  const clients = Object.fromEntries(ROLES.map((role) => [role, { role } as unknown as VariantClient])) as Record<Role, VariantClient>;
+  const calls: Role[] = [];
+  const call: Call = async (client) => {
+    const role = (client as unknown as { role: Role }).role;
+    calls.push(role);
+    const outcome = behaviour[role] ?? 'ok';
+    if (outcome !== 'ok') throw outcome;
+    return { rows: 1, embedding: new Float32Array(0), probabilities: Float32Array.from([0.5, 0.5]) } satisfies VariantAnswer;
+  };
+  const forwarder = new Forwarder({
+    clients,
+    breakers,
+    load,
+    retryBudget: new RetryBudget({ ratio: 1, minRetriesPerSecond: 100, clock }),
+    maxInFlightPerVariant: maxInFlight,
+    hardTimeoutMs: 1000,
+    now: clock,
+  });
+  return { forwarder, breakers, load, calls, call, advance: (ms: number) => (now += ms) };
+}
+
+const refused = () => new UpstreamError('connect', 'connect ECONNREFUSED');
+const timedOut = () => new UpstreamError('timeout', 'did not answer within 20 ms');
+const ranked: Role[] = ['distilled', 'pruned', 'quantized', 'full'];
+
+describe('Forwarder', () => {
+  it('falls back down the ranking and reports every attempt', async () => {
+    const { forwarder, call, calls } = setup({ distilled: refused() });
+    const result = await forwarder.forward(ranked, call, 40, 0);
+    assert.equal(result.role, 'pruned');
+    assert.deepEqual(calls, ['distilled', 'pruned']);
+    assert.deepEqual(result.attempts.map((a) => a.result), ['connect', 'ok']);
+  });
+
+  it('opens a breaker on consecutive failures and then skips that variant', async () => {
+    const { forwarder, call, calls, breakers } = setup({ distilled: refused() });
+    for (let i = 0; i < 3; i++) await forwarder.forward(ranked, call, 40, 0);
+    assert.equal(breakers.distilled.state(), 'open');
+    calls.length = 0;
+    const result = await forwarder.forward(ranked, call, 40, 0);
+    assert.deepEqual(calls, ['pruned']);
+    assert.equal(result.attempts[0]!.result, 'breaker-open');
+  });
+
+  it('does not open a breaker on timeouts (slowness is priced by the latency estimate)', async () => {
+    const { forwarder, call, breakers } = setup({ distilled: timedOut() });
+    for (let i = 0; i < 10; i++) assert.equal((await forwarder.forward(ranked, call, 40, 0)).role, 'pruned');
+    assert.equal(breakers.distilled.state(), 'closed');
+  });
+
+  it('answers 429 when every variant is saturated', async () => {
+    const { forwarder, call, load } = setup({}, 1);
+    for (const role of ROLES) load.start(role);
+    await assert.rejects(forwarder.forward(ranked, call, 40, 0), (error: unknown) => error instanceof RoutingError && error.statusCode === 429 && /every variant is saturated/.test(error.message));
+  });
+
+  it('does not retry a request a variant rejected as invalid (4xx), and says which', async () => {
+    const { forwarder, call, calls } = setup({ distilled: new UpstreamError('status', 'variant distilled answered 400: bad shape', 400) });
+    await assert.rejects(forwarder.forward(ranked, call, 40, 0), (error: unknown) => error instanceof RoutingError && error.statusCode === 502 && /rejected the request/.test(error.message));
+    assert.deepEqual(calls, ['distilled']);
+  });
+
+  it('answers 503 naming every failed attempt when no variant can answer', async () => {
+    const { forwarder, call } = setup(Object.fromEntries(ROLES.map((r) => [r, refused()])));
+    await assert.rejects(forwarder.forward(ranked, call, 40, 0), (error: unknown) => {
+      assert.ok(error instanceof RoutingError);
+      assert.equal(error.statusCode, 503);
+      for (const role of ranked) assert.match(error.message, new RegExp(`${role} connect`));
+      return true;
+    });
+  });
+});
