@@ -6,6 +6,7 @@ import { errorMessage, type Logger } from '../common/logger.js';
 import { buildCascade, type Cascade } from './cascade.js';
 import { loadRouterConfig } from './config.js';
 import { LoadTracker } from './load/load-tracker.js';
+import { startQueueScraper } from './load/queue-scraper.js';
 import { createRouterMetrics, type RouterMetrics } from './metrics.js';
 import { Router } from './router.js';
 import { createRouterServer } from './server.js';
@@ -18,6 +19,8 @@ export interface RouterAppOptions {
   adminToken?: string;
   bodyLimitBytes?: number;
   maxInFlightPerVariant?: number;
+  /** How often each variant's /metrics is read for its queue depth. */
+  scrapeIntervalMs?: number;
   /** How often the config file is checked for changes; 0 turns watching off. */
   watchIntervalMs?: number;
   logger: Logger;
@@ -42,7 +45,7 @@ async function closeWhenIdle(cascade: Cascade, logger: Logger): Promise<void> {
 export async function startRouterApp(options: RouterAppOptions): Promise<RouterApp> {
   const { logger } = options;
   const metrics = createRouterMetrics();
-  const load = new LoadTracker();
+  const load = new LoadTracker({ staleAfterMs: 3 * (options.scrapeIntervalMs ?? 2000) });
   const build = async () => {
     const config = await loadRouterConfig(options.configPath);
     return buildCascade(config, {
@@ -90,6 +93,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     return reloading;
   };
 
+  const stopScraper = startQueueScraper({ clients: () => router.current.clients, load, intervalMs: options.scrapeIntervalMs ?? 2000, logger });
   const prober = setInterval(() => {
     router.current.probeRecovering().catch((error: unknown) => logger.warn('breaker probe failed', { error: errorMessage(error) }));
   }, 500);
@@ -104,6 +108,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     reload,
     ready: () => !draining,
+    load: () => load.snapshot(),
   });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   const port = (app.server.address() as AddressInfo).port;
@@ -123,6 +128,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     async close() {
       draining = true;
       clearInterval(prober);
+      stopScraper();
       if (interval > 0) unwatchFile(options.configPath);
       await app.close();
       await closeWhenIdle(router.current, logger);

@@ -22,6 +22,8 @@ export interface RouterServerOptions {
   adminToken?: string;
   reload: () => Promise<{ generation: number }>;
   ready: () => boolean;
+  /** Per-variant load as the policy sees it, for /status. */
+  load: () => unknown;
 }
 
 function tokenMatches(request: FastifyRequest, token: string | undefined): 'ok' | 'disabled' | 'denied' {
@@ -136,6 +138,7 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
       cache: router.cache.stats(),
       agent: { state: router.agent.state(), actions: router.agentActions() },
       breakers: Object.fromEntries(ROLES.map((role) => [role, cascade.breakers[role].state()])),
+      load: options.load(),
       local_heads: Object.keys(cascade.heads),
       ...samples,
     };

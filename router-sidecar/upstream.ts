@@ -117,6 +117,21 @@ export class VariantClient {
     };
   }
 
+  /** The variant's Prometheus exposition (for its queue depth). */
+  async metricsText(timeoutMs: number): Promise<string> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), Math.max(1, Math.ceil(timeoutMs)));
+    try {
+      const base = new URL(this.variant.endpoint).pathname.replace(/\/$/, '');
+      const response = await this.pool.request({ method: 'GET', path: `${base}/metrics`, signal: controller.signal });
+      const text = await readLimited(response.body, this.maxResponseBytes, this.variant.name);
+      if (response.statusCode !== 200) throw new UpstreamError('status', `variant ${this.variant.name} /metrics answered ${response.statusCode}`, response.statusCode);
+      return text;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Readiness of the variant's model (OIP v2), for probing a half-open breaker without user traffic. */
   async ready(timeoutMs: number): Promise<boolean> {
     try {
