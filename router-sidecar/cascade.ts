@@ -12,6 +12,7 @@ import { Forwarder, type Attempt } from './forwarding/forwarder.js';
 import { RetryBudget } from './forwarding/retry-budget.js';
 import type { LoadTracker } from './load/load-tracker.js';
 import { localModelPath, openDifficultyEstimator, openLocalHeads, type DifficultyEstimator, type LocalHead } from './local-models.js';
+import { LearnedPolicy } from './policy/learned.js';
 import { loadPolicy } from './policy/load-policy.js';
 import type { Policy } from './policy/policy.js';
 import { CARD_FILE, profileFromCard, withRelativeCosts, type MeasuredProfile, type VariantProfiles } from './policy/variant-profile.js';
@@ -70,56 +71,64 @@ export function variantProfiles(config: RouterConfig, modelsRoot: string | undef
 
 export async function buildCascade(config: RouterConfig, options: CascadeOptions): Promise<Cascade> {
   const clients = Object.fromEntries(config.variants.map((v) => [v.role, new VariantClient(v)])) as Record<Role, VariantClient>;
-  const heads = await openLocalHeads(config.variants, options.modelsRoot);
-  const difficulty = await openDifficultyEstimator(
-    config.variants.find((v) => v.role === 'distilled'),
-    options.modelsRoot,
-  );
-  if (difficulty.source === 'constant') options.logger.warn('the distilled model is not readable here; every request is treated as of medium difficulty');
-  const profiles = variantProfiles(config, options.modelsRoot, options.logger);
-  const policyModel = localModelPath(config.policy.model?.uri, options.modelsRoot);
-  const policy = await loadPolicy({
-    spec: config.policy,
-    profiles,
-    logger: options.logger,
-    onFallback: options.onPolicyFallback,
-    ...(policyModel ? { modelPath: policyModel } : {}),
-  });
-  const breakers = createBreakers({ failureThreshold: 5, coolDownMs: 2000, onStateChange: options.onBreakerChange });
-  const forwarder = new Forwarder({
-    clients,
-    breakers,
-    load: options.load,
-    retryBudget: new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 10 }),
-    maxInFlightPerVariant: options.maxInFlightPerVariant,
-    hardTimeoutMs: Math.max(1000, 4 * config.sla.p99LatencyMs),
-    now: () => performance.now(),
-    onAttempt: options.onAttempt,
-  });
-  return {
-    config,
-    clients,
-    heads,
-    difficulty,
-    profiles,
-    policy,
-    breakers,
-    forwarder,
-    active: 0,
-    async probeRecovering() {
-      await Promise.all(
-        ROLES.map(async (role) => {
-          const breaker = breakers[role];
-          if (breaker.state() !== 'half-open' || !breaker.tryAcquire()) return;
-          if (await clients[role].ready(1000)) breaker.onSuccess();
-          else breaker.onFailure();
-        }),
-      );
-    },
-    async close() {
-      await Promise.all(Object.values(clients).map((c) => c.close()));
-      await Promise.all(Object.values(heads).map((h) => h.close()));
-      await difficulty.close();
-    },
-  };
+  const opened: { close(): Promise<void> }[] = Object.values(clients);
+  try {
+    const heads = await openLocalHeads(config.variants, options.modelsRoot);
+    opened.push(...Object.values(heads));
+    const difficulty = await openDifficultyEstimator(
+      config.variants.find((v) => v.role === 'distilled'),
+      options.modelsRoot,
+    );
+    opened.push(difficulty);
+    if (difficulty.source === 'constant') options.logger.warn('the distilled model is not readable here; every request is treated as of medium difficulty');
+    const profiles = variantProfiles(config, options.modelsRoot, options.logger);
+    const policyModel = localModelPath(config.policy.model?.uri, options.modelsRoot);
+    const policy = await loadPolicy({
+      spec: config.policy,
+      profiles,
+      logger: options.logger,
+      onFallback: options.onPolicyFallback,
+      ...(policyModel ? { modelPath: policyModel } : {}),
+    });
+    const breakers = createBreakers({ failureThreshold: 5, coolDownMs: 2000, onStateChange: options.onBreakerChange });
+    const forwarder = new Forwarder({
+      clients,
+      breakers,
+      load: options.load,
+      retryBudget: new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 10 }),
+      maxInFlightPerVariant: options.maxInFlightPerVariant,
+      hardTimeoutMs: Math.max(1000, 4 * config.sla.p99LatencyMs),
+      now: () => performance.now(),
+      onAttempt: options.onAttempt,
+    });
+    return {
+      config,
+      clients,
+      heads,
+      difficulty,
+      profiles,
+      policy,
+      breakers,
+      forwarder,
+      active: 0,
+      async probeRecovering() {
+        await Promise.all(
+          ROLES.map(async (role) => {
+            const breaker = breakers[role];
+            if (breaker.state() !== 'half-open' || !breaker.tryAcquire()) return;
+            if (await clients[role].ready(1000)) breaker.onSuccess();
+            else breaker.onFailure();
+          }),
+        );
+      },
+      async close() {
+        await Promise.all(opened.map((resource) => resource.close()));
+        if (policy instanceof LearnedPolicy) await policy.release();
+      },
+    };
+  } catch (error) {
+    // A half-built cascade must not leak connection pools or native onnxruntime sessions.
+    await Promise.allSettled(opened.map((resource) => resource.close()));
+    throw error;
+  }
 }

@@ -15,6 +15,7 @@ import { effectiveSla, type RequestHints } from './policy/policy.js';
 import type { LoadTracker } from './load/load-tracker.js';
 import type { RouterMetrics } from './metrics.js';
 import type { VariantAnswer } from './upstream.js';
+import { argmaxRows } from '../variant-server/tensors.js';
 
 export interface RouteResult {
   role: Role;
@@ -34,17 +35,6 @@ export interface RouterOptions {
   /** Kubernetes Events (or a log line when running outside a cluster). */
   emitEvent: (reason: string, message: string) => void | Promise<void>;
   random?: () => number;
-}
-
-function argmaxRows(probabilities: Float32Array, rows: number): number[] {
-  const width = probabilities.length / rows;
-  const result: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    let best = 0;
-    for (let c = 1; c < width; c++) if (probabilities[r * width + c]! > probabilities[r * width + best]!) best = c;
-    result.push(best);
-  }
-  return result;
 }
 
 export class Router {
@@ -93,7 +83,8 @@ export class Router {
     const cache = next.config.cache;
     if (!cache.enabled) this.cache.setReuse(false, 'CacheDisabled');
     else if (this.cache.stats().reuseReason === 'CacheDisabled') this.cache.setReuse(true, 'CacheEnabled');
-    this.cache.setTtl(cache.ttlSeconds * 1000);
+    // The agent may have shortened the TTL; only a changed base TTL resets it.
+    if (cache.ttlSeconds !== previous.config.cache.ttlSeconds) this.cache.setTtl(cache.ttlSeconds * 1000);
     return previous;
   }
 
@@ -201,12 +192,8 @@ export class Router {
     const value = divergence(cascade.config.cache.drift.metric, cached, fresh);
     this.options.metrics.divergence.observe(value);
     this.divergenceLog.push({ request, divergence: value, reuse: this.cache.reuseEnabled });
-    if (this.divergenceLog.length > 20_000) this.divergenceLog.splice(0, this.divergenceLog.length - 20_000);
+    if (this.divergenceLog.length >= 40_000) this.divergenceLog.splice(0, 20_000);
     this.agent.observe({ divergence: value, request });
-  }
-
-  async close(): Promise<void> {
-    await this.cascade.close();
   }
 }
 

@@ -8,6 +8,7 @@ import type { Logger } from '../common/logger.js';
 import { ROLES } from '../crds/types.js';
 import { formatInferResponse, parseInferRequest, type EndpointSpec } from '../variant-server/oip.js';
 import { parsePredictRequest } from '../variant-server/predict.js';
+import { toRows } from '../variant-server/tensors.js';
 import { RoutingError } from './forwarding/forwarder.js';
 import { parseHints } from './hints.js';
 import type { RouterMetrics } from './metrics.js';
@@ -74,10 +75,9 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     const parsed = parsePredictRequest(request.body, router.config.inputDim);
     const result = await routeOrExplain(parsed.data, parsed.rows, request);
     reply.header('x-cascade-variant', result.role);
-    const width = result.probabilities.length / result.rows;
     return {
       prediction: result.rows === 1 ? result.predictions[0] : result.predictions,
-      probabilities: Array.from({ length: result.rows }, (_, r) => Array.from(result.probabilities.subarray(r * width, (r + 1) * width))),
+      probabilities: toRows(result.probabilities, result.rows),
       variant: result.role,
       cache_hit: result.cacheHit,
       latency_ms: Math.round(result.latencyMs * 1000) / 1000,

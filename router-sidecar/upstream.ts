@@ -36,9 +36,12 @@ interface OipOutput {
   data?: unknown;
 }
 
-function tensorData(outputs: OipOutput[], name: string, variant: string): Float32Array {
+function tensorData(outputs: OipOutput[], name: string, variant: string, rows: number): Float32Array {
   const output = outputs.find((o) => o.name === name);
   if (!output || !Array.isArray(output.data)) throw new UpstreamError('protocol', `variant ${variant} answered without output "${name}"`);
+  if (output.data.length === 0 || output.data.length % rows !== 0) {
+    throw new UpstreamError('protocol', `variant ${variant} answered ${output.data.length} values in "${name}" for ${rows} rows`);
+  }
   return Float32Array.from(output.data as number[]);
 }
 
@@ -60,7 +63,6 @@ export class VariantClient {
     this.maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
   }
 
-  /** Features [rows, width] through the variant's encoder and head. */
   /** Features [rows, width] through the variant's encoder and head; the embedding only when the cache wants it (for the full model it is most of the answer). */
   infer(features: Float32Array, rows: number, timeoutMs: number, withEmbedding = true): Promise<VariantAnswer> {
     const width = features.length / rows;
@@ -112,8 +114,8 @@ export class VariantClient {
     }
     return {
       rows,
-      probabilities: tensorData(outputs, 'probabilities', this.variant.name),
-      embedding: withEmbedding ? tensorData(outputs, 'embedding', this.variant.name) : new Float32Array(0),
+      probabilities: tensorData(outputs, 'probabilities', this.variant.name, rows),
+      embedding: withEmbedding ? tensorData(outputs, 'embedding', this.variant.name, rows) : new Float32Array(0),
     };
   }
 

@@ -109,7 +109,13 @@ export async function startLocalCascade(options: LocalCascadeOptions): Promise<L
     const args = ['--model', model, '--name', name, '--host', '127.0.0.1', '--port', String(port), ...(options.batching ? ['--batching'] : [])];
     variants[spec.role] = startVariant({ name: `variant-${spec.role}`, port, url: `http://127.0.0.1:${port}`, args });
   }
-  await Promise.all(ROLES.map((role) => waitReady(`${variants[role].url}/v2/health/ready`, variants[role].child, variants[role].name)));
+  const killStarted = () => {
+    for (const process of Object.values(variants)) process.child.kill('SIGKILL');
+  };
+  await Promise.all(ROLES.map((role) => waitReady(`${variants[role].url}/v2/health/ready`, variants[role].child, variants[role].name))).catch((error: unknown) => {
+    killStarted();
+    throw error;
+  });
   log(`variant servers ready on ports ${ROLES.map((role) => `${role} ${variants[role].port}`).join(', ')}`);
 
   const config: RouterConfig = {
@@ -142,7 +148,11 @@ export async function startLocalCascade(options: LocalCascadeOptions): Promise<L
     child: spawnNode('router-sidecar/main.ts', routerArgs, path.join(workDir, 'router.log')),
   };
   delete process.env.ADMIN_TOKEN;
-  await waitReady(`${router.url}/readyz`, router.child, 'router');
+  await waitReady(`${router.url}/readyz`, router.child, 'router').catch((error: unknown) => {
+    killStarted();
+    router.child.kill('SIGKILL');
+    throw error;
+  });
   log(`router ready on port ${routerPort} (logs in ${path.relative(ROOT, workDir)}/)`);
 
   const stopProcess = async (child: ChildProcess, signal: NodeJS.Signals) => {

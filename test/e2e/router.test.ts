@@ -153,6 +153,16 @@ describe('router (variant servers and router as real processes)', function () {
     const metrics = await (await request(`${cascade.router.url}/metrics`)).body.text();
     const reloads = Number(/inference_cascade_router_config_reloads_total\{result="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     assert.ok(reloads >= 3, `only ${reloads} reloads happened during the traffic`);
+    cascade.writeConfig((config) => {
+      config.policy = { type: 'static', staticRole: 'pruned' };
+    });
+    await eventually(async () => assert.equal((await getJson(`${cascade.router.url}/status`)).policy, 'static'), { timeoutMs: 10_000, intervalMs: 100 });
+    const reply = await predict(cascade, rows[7]!);
+    assert.equal(reply.body.variant, 'pruned', 'the reloaded static policy routes');
+    cascade.writeConfig((config) => {
+      config.policy = { type: 'heuristic' };
+    });
+    await eventually(async () => assert.equal((await getJson(`${cascade.router.url}/status`)).policy, 'heuristic'), { timeoutMs: 10_000, intervalMs: 100 });
   });
 });
 
