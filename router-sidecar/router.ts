@@ -42,6 +42,7 @@ export class Router {
   readonly cache: PrefixCache;
   readonly agent: AgentController;
   private requestCount = 0;
+  private heldOffByAdmin = false;
   private readonly random: () => number;
   /** Recent divergence samples with the request counter, for /status and the demo's plot. */
   private readonly divergenceLog: { request: number; divergence: number; reuse: boolean }[] = [];
@@ -57,6 +58,8 @@ export class Router {
     this.cache = new PrefixCache({ maxEntries: cacheSpec.maxEntries, ttlMs });
     const effects: AgentEffects = {
       setReuse: (enabled, reason) => {
+        // An administrator's "off" stands until an administrator turns reuse back on.
+        if (enabled && this.heldOffByAdmin) return;
         this.cache.setReuse(enabled, reason);
       },
       setTtl: (ms) => this.cache.setTtl(ms),
@@ -102,7 +105,9 @@ export class Router {
 
   /** Admin switch: turn reuse of cached embeddings off or on; the router then always computes fresh. */
   setCacheReuse(enabled: boolean): void {
+    this.heldOffByAdmin = !enabled;
     this.cache.setReuse(enabled, enabled ? 'EnabledByOperator' : 'DisabledByOperator');
+    this.agent.syncReuse(enabled);
   }
 
   async route(features: Float32Array, rows: number, hints: RequestHints | undefined): Promise<RouteResult> {

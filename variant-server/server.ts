@@ -235,7 +235,11 @@ export async function startVariantServer(options: VariantServerOptions): Promise
             resolve(true);
           };
         }));
-      if (!drained) logger.warn('drain timed out; closing with requests still in flight', { model: name, inFlight, drainTimeoutMs });
+      if (!drained) {
+        logger.warn('drain timed out; closing with requests still in flight', { model: name, inFlight, drainTimeoutMs });
+        // app.close() would otherwise wait for those requests after all.
+        app.server.closeAllConnections();
+      }
       await app.close();
       await runtime.close();
       state = 'stopped';

@@ -66,6 +66,11 @@ export class AgentController {
     this.maxActions = options.maxActions ?? 1000;
   }
 
+  /** Someone else (an administrator) switched reuse: start from that state, with no clean run yet. */
+  syncReuse(enabled: boolean): void {
+    this.current = { ...this.current, reuseEnabled: enabled, cleanRun: 0 };
+  }
+
   observe(sample: AgentSample): Decision {
     const at = sample.at ?? this.clock();
     const window = this.observer.record({ at, divergence: sample.divergence });

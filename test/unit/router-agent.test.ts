@@ -265,6 +265,19 @@ describe('AgentController', () => {
     assert.deepEqual(agent.actions().map(({ request, at, action }) => ({ request, at, action })), [{ request: 500, at: 1_050, action: 'disable' }]);
   });
 
+  it('after an administrator turns reuse back on, new drift disables it again at once', () => {
+    const { effects, calls } = recordingEffects();
+    const agent = controller(effects);
+    let request = 0;
+    for (let i = 0; i < 10; i++) agent.observe({ divergence: DRIFT, request: ++request });
+    assert.equal(agent.state().reuseEnabled, false);
+    agent.syncReuse(true);
+    calls.length = 0;
+    for (let i = 0; i < 10; i++) agent.observe({ divergence: DRIFT, request: ++request });
+    assert.ok(calls.includes('setReuse false DriftDetected'), calls.join(', '));
+    assert.equal(agent.state().reuseEnabled, false);
+  });
+
   it('re-enables after the clean run and restores the TTL it shortened', () => {
     const { effects, calls } = recordingEffects();
     const agent = controller(effects);

@@ -75,6 +75,32 @@ describe('Forwarder', () => {
     assert.deepEqual(calls, ['distilled']);
   });
 
+  it('answers 504 when the last attempt timed out', async () => {
+    const { forwarder, call } = setup(Object.fromEntries(ROLES.map((r) => [r, timedOut()])));
+    await assert.rejects(forwarder.forward(ranked, call, 40, 0), (error: unknown) => error instanceof RoutingError && error.statusCode === 504);
+  });
+
+  it('moves on from a variant shedding load (429) without blaming it, and answers 429 when all shed', async () => {
+    const shed = () => new UpstreamError('status', 'variant answered 429: busy', 429);
+    const partly = setup({ distilled: shed() });
+    assert.equal((await partly.forwarder.forward(ranked, partly.call, 40, 0)).role, 'pruned');
+    assert.equal(partly.breakers.distilled.state(), 'closed');
+    const all = setup(Object.fromEntries(ROLES.map((r) => [r, shed()])));
+    await assert.rejects(all.forwarder.forward(ranked, all.call, 40, 0), (error: unknown) => error instanceof RoutingError && error.statusCode === 429);
+  });
+
+  it('a half-open probe that times out reopens the breaker', async () => {
+    const behaviour: Partial<Record<Role, Behaviour>> = { distilled: refused() };
+    const { forwarder, call, breakers, advance } = setup(behaviour);
+    for (let i = 0; i < 3; i++) await forwarder.forward(ranked, call, 40, 0);
+    assert.equal(breakers.distilled.state(), 'open');
+    advance(1_000);
+    assert.equal(breakers.distilled.state(), 'half-open');
+    behaviour.distilled = timedOut();
+    await forwarder.forward(ranked, call, 40, 1_000);
+    assert.equal(breakers.distilled.state(), 'open');
+  });
+
   it('answers 503 naming every failed attempt when no variant can answer', async () => {
     const { forwarder, call } = setup(Object.fromEntries(ROLES.map((r) => [r, refused()])));
     await assert.rejects(forwarder.forward(ranked, call, 40, 0), (error: unknown) => {

@@ -426,6 +426,10 @@ describe('variant server dynamic batching', () => {
       ),
     );
     assert.ok(heads.every((r) => r.status === 200));
+    const text = await (await fetch(`${batched.url}/metrics`)).text();
+    const headRuns = metricValue(text, 'inference_cascade_variant_batch_requests_count', { graph: 'head' });
+    const headSingles = metricValue(text, 'inference_cascade_variant_batch_requests_bucket', { graph: 'head', le: '1' });
+    assert.ok(headSingles < headRuns, `the 8 concurrent head requests all ran alone (${headRuns} runs)`);
   });
 
   it('says in the metadata that batching is on and, for the quantized graphs, not exact', async () => {
