@@ -10,7 +10,8 @@ import { prefixKey } from './cache/prefix-key.js';
 import { PrefixCache } from './cache/prefix-cache.js';
 import type { Cascade } from './cascade.js';
 import { allowedRoles } from './forwarding/circuit-breaker.js';
-import { RoutingError, type Attempt } from './forwarding/forwarder.js';
+import type { Attempt } from './forwarding/forwarder.js';
+import { attemptTimeoutMs } from './forwarding/timeouts.js';
 import { effectiveSla, type RequestHints } from './policy/policy.js';
 import type { LoadTracker } from './load/load-tracker.js';
 import type { RouterMetrics } from './metrics.js';
@@ -168,14 +169,14 @@ export class Router {
         // A sampled hit: compute fresh as well, compare, and answer with the fresh result.
         const result = await forward();
         this.observe(cascade, result.role === decision.role ? cached : undefined, result.answer.embedding, request);
-        this.cache.set(keyFor(result.role), result.answer.embedding);
+        this.cache.set(result.role === decision.role ? key : keyFor(result.role), result.answer.embedding);
         return finish(result.role, result.answer, false, result.attempts);
       }
     }
     const shadow = this.cache.reuseEnabled ? undefined : this.cache.peek(key);
     const result = await forward();
     if (result.role === decision.role) this.observe(cascade, shadow, result.answer.embedding, request);
-    this.cache.set(keyFor(result.role), result.answer.embedding);
+    this.cache.set(result.role === decision.role ? key : keyFor(result.role), result.answer.embedding);
     return finish(result.role, result.answer, false, result.attempts);
   }
 
@@ -183,12 +184,11 @@ export class Router {
   private async fromCache(cascade: Cascade, role: Role, embedding: Float32Array, budgetMs: number, startedAt: number): Promise<VariantAnswer | undefined> {
     const head = cascade.heads[role];
     if (head) return { rows: 1, embedding, probabilities: await head.run(embedding, 1) };
+    // Not through the forwarder: a head-only call must not feed the variant's latency estimate.
     try {
-      const result = await cascade.forwarder.forward([role], (client, timeoutMs) => client.head(embedding, 1, timeoutMs), budgetMs, startedAt);
-      return result.answer;
-    } catch (error) {
-      if (error instanceof RoutingError) return undefined; // fall through to fresh inference
-      throw error;
+      return await cascade.clients[role].head(embedding, 1, attemptTimeoutMs({ budgetMs, elapsedMs: performance.now() - startedAt }));
+    } catch {
+      return undefined; // fresh inference follows
     }
   }
 
