@@ -2,10 +2,12 @@
 // reloads it without dropping requests (the old cascade is closed only once its requests finish).
 import { watchFile, unwatchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { errorMessage, type Logger } from '../common/logger.js';
 import { buildCascade, type Cascade } from './cascade.js';
 import { loadRouterConfig } from './config.js';
 import { LoadTracker } from './load/load-tracker.js';
+import { createKubeReporter } from './kube-reporter.js';
 import { startQueueScraper } from './load/queue-scraper.js';
 import { createRouterMetrics, type RouterMetrics } from './metrics.js';
 import { Router } from './router.js';
@@ -24,7 +26,8 @@ export interface RouterAppOptions {
   /** How often the config file is checked for changes; 0 turns watching off. */
   watchIntervalMs?: number;
   logger: Logger;
-  emitEvent?: (reason: string, message: string) => void | Promise<void>;
+  /** Report agent actions to Kubernetes (Events, the cascade's cache-state annotation). */
+  kube?: { kubeconfig?: string };
   random?: () => number;
 }
 
@@ -58,12 +61,33 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       onBreakerChange: (role, from, to) => logger.warn('circuit breaker changed state', { variant: role, from, to }),
     });
   };
-  const emitEvent =
-    options.emitEvent ??
-    ((reason: string, message: string): void => {
-      logger.info('cascade event', { reason, message });
+  let emitEvent = (reason: string, message: string): void => {
+    logger.info('cascade event', { reason, message });
+  };
+  let reportCacheState: ((reuseEnabled: boolean, reason: string) => Promise<void>) | undefined;
+  const first = await build();
+  if (options.kube) {
+    const reporter = await createKubeReporter({
+      ...(options.kube.kubeconfig ? { kubeconfig: options.kube.kubeconfig } : {}),
+      namespace: first.config.cascade.namespace,
+      name: first.config.cascade.name,
+      instance: hostname(),
+      logger,
+    }).catch(async (error: unknown) => {
+      await first.close();
+      throw error;
     });
-  const router = new Router(await build(), { logger, metrics, load, emitEvent, ...(options.random ? { random: options.random } : {}) });
+    emitEvent = (reason, message) => void reporter.emitEvent(reason, message);
+    reportCacheState = (reuseEnabled, reason) => reporter.reportCacheState(reuseEnabled, reason);
+  }
+  const router = new Router(first, {
+    logger,
+    metrics,
+    load,
+    emitEvent,
+    ...(reportCacheState ? { reportCacheState } : {}),
+    ...(options.random ? { random: options.random } : {}),
+  });
   metrics.setSources({
     cache: () => router.cache.stats(),
     breaker: (role) => router.current.breakers[role].state(),

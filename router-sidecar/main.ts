@@ -11,6 +11,8 @@ const USAGE = `Usage: router-sidecar --config <router.json> [options]
   --max-in-flight <n>        requests in flight per variant before it counts as saturated (env MAX_IN_FLIGHT; default 64)
   --body-limit-bytes <n>     largest request body (env BODY_LIMIT_BYTES; default 4194304)
   --watch-interval-ms <n>    how often the config file is checked for changes, 0 = never (env WATCH_INTERVAL_MS; default 1000)
+  --kubeconfig <file>        report cache actions to this cluster (Events, cache-state annotation);
+                             in a pod the in-cluster credentials are used without this flag
   ADMIN_TOKEN (env only)     enables /admin/* for "Authorization: Bearer <token>"`;
 
 class UsageError extends Error {}
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
         'max-in-flight': { type: 'string' },
         'body-limit-bytes': { type: 'string' },
         'watch-interval-ms': { type: 'string' },
+        kubeconfig: { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
       watchIntervalMs: integer(values['watch-interval-ms'] ?? process.env.WATCH_INTERVAL_MS, '--watch-interval-ms (or WATCH_INTERVAL_MS)', 1000, 0),
       ...(modelsRoot ? { modelsRoot } : {}),
       ...(process.env.ADMIN_TOKEN ? { adminToken: process.env.ADMIN_TOKEN } : {}),
+      ...(values.kubeconfig ? { kube: { kubeconfig: values.kubeconfig } } : process.env.KUBERNETES_SERVICE_HOST ? { kube: {} } : {}),
       logger,
     };
   } catch (error) {

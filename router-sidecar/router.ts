@@ -35,6 +35,8 @@ export interface RouterOptions {
   load: LoadTracker;
   /** Kubernetes Events (or a log line when running outside a cluster). */
   emitEvent: (reason: string, message: string) => void | Promise<void>;
+  /** Where the cascade's cache state is published (the operator's CacheDegraded condition). */
+  reportCacheState?: (reuseEnabled: boolean, reason: string) => void | Promise<void>;
   random?: () => number;
 }
 
@@ -61,7 +63,7 @@ export class Router {
       setReuse: (enabled, reason) => {
         // An administrator's "off" stands until an administrator turns reuse back on.
         if (enabled && this.heldOffByAdmin) return;
-        this.cache.setReuse(enabled, reason);
+        if (this.cache.setReuse(enabled, reason)) void options.reportCacheState?.(enabled, reason);
       },
       setTtl: (ms) => this.cache.setTtl(ms),
       recordAction: (action) => options.metrics.agentActions.inc({ action }),
@@ -107,7 +109,8 @@ export class Router {
   /** Admin switch: turn reuse of cached embeddings off or on; the router then always computes fresh. */
   setCacheReuse(enabled: boolean): void {
     this.heldOffByAdmin = !enabled;
-    this.cache.setReuse(enabled, enabled ? 'EnabledByOperator' : 'DisabledByOperator');
+    const reason = enabled ? 'EnabledByOperator' : 'DisabledByOperator';
+    if (this.cache.setReuse(enabled, reason)) void this.options.reportCacheState?.(enabled, reason);
     this.agent.syncReuse(enabled);
   }
 

@@ -44,6 +44,8 @@ export interface LocalCascadeOptions {
   adjust?: (config: RouterConfig) => void;
   workDir?: string;
   batching?: boolean;
+  /** The cascade's namespace in the router config (default: the manifest's, else "default"). */
+  namespace?: string;
   /** Extra router flags, e.g. ['--body-limit-bytes', '65536']. */
   routerFlags?: string[];
   log?: (message: string) => void;
@@ -94,6 +96,7 @@ export function readCascade(file: string): InferenceCascade {
 export async function startLocalCascade(options: LocalCascadeOptions): Promise<LocalCascade> {
   const log = options.log ?? (() => undefined);
   const cascade = readCascade(options.cascadeFile);
+  if (options.namespace) cascade.metadata.namespace = options.namespace;
   const workDir = options.workDir ?? path.join(ROOT, '.cache', 'local-cascade', `${cascade.metadata.name}-${process.pid}`);
   mkdirSync(workDir, { recursive: true });
   const variants = {} as Record<Role, LocalProcess>;
