@@ -91,6 +91,9 @@ export class Router {
     else if (this.cache.stats().reuseReason === 'CacheDisabled') this.cache.setReuse(true, 'CacheEnabled');
     // The agent may have shortened the TTL; only a changed base TTL resets it.
     if (cache.ttlSeconds !== previous.config.cache.ttlSeconds) this.cache.setTtl(cache.ttlSeconds * 1000);
+    if (cache.ttlSeconds !== previous.config.cache.ttlSeconds || JSON.stringify(cache.drift) !== JSON.stringify(previous.config.cache.drift)) {
+      this.agent.reconfigure(agentConfigFor(cache), cache.ttlSeconds * 1000, cache.drift.sampleRate);
+    }
     return previous;
   }
 

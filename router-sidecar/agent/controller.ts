@@ -53,17 +53,27 @@ export const DRIFT_DETECTED = 'DriftDetected';
 export const DRIFT_CLEARED = 'DriftCleared';
 
 export class AgentController {
-  readonly observer: DriftObserver;
+  observer: DriftObserver;
   private current: AgentState;
   private readonly history: AgentActionRecord[] = [];
   private readonly clock: Clock;
   private readonly maxActions: number;
 
-  constructor(private readonly options: AgentControllerOptions) {
+  constructor(private options: AgentControllerOptions) {
     this.observer = new DriftObserver({ sampleRate: options.sampleRate, windowSize: options.config.windowSize });
     this.current = initialAgentState(options.baseTtlMs);
     this.clock = options.clock ?? wallClock;
     this.maxActions = options.maxActions ?? 1000;
+  }
+
+  /**
+   * A reloaded config with other drift settings: new threshold, window and sample rate apply from
+   * now on; the sample window starts empty, the reuse state carries over.
+   */
+  reconfigure(config: AgentConfig, baseTtlMs: number, sampleRate: number): void {
+    this.options = { ...this.options, config, baseTtlMs, sampleRate };
+    this.observer = new DriftObserver({ sampleRate, windowSize: config.windowSize });
+    this.current = { ...this.current, baseTtlMs, ttlMs: Math.min(this.current.ttlMs, baseTtlMs), cleanRun: 0 };
   }
 
   /** Someone else (an administrator) switched reuse: start from that state, with no clean run yet. */

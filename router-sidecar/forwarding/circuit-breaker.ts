@@ -66,6 +66,11 @@ export class CircuitBreaker {
     return this.probeStartedAt === undefined || this.clock() - this.probeStartedAt >= this.probeTimeoutMs;
   }
 
+  /** Gives back a probe claimed with tryAcquire() but never sent. */
+  release(): void {
+    if (this.state() === 'half-open') this.probeStartedAt = undefined;
+  }
+
   onSuccess(): void {
     this.failures = 0;
     if (this.state() === 'half-open') {

@@ -74,12 +74,13 @@ export class Forwarder {
       }
       const elapsed = this.deps.now() - startedAt;
       const budgetLeft = canFallBack(budgetMs, elapsed);
-      if (tried > 0 && !retryBudget.tryRetry()) {
-        throw new RoutingError(503, `no variant answered and the retry budget is spent: ${summary(attempts)}`, attempts);
-      }
       if (!breaker.tryAcquire()) {
         note({ role, result: 'breaker-open' });
         continue;
+      }
+      if (tried > 0 && !retryBudget.tryRetry()) {
+        breaker.release();
+        throw new RoutingError(503, `no variant answered and the retry budget is spent: ${summary(attempts)}`, attempts);
       }
       // The SLA budget decides how soon to give up on a variant while another could still be tried;
       // the last attempt waits up to the hard deadline: a late answer beats an error.

@@ -265,6 +265,20 @@ describe('AgentController', () => {
     assert.deepEqual(agent.actions().map(({ request, at, action }) => ({ request, at, action })), [{ request: 500, at: 1_050, action: 'disable' }]);
   });
 
+  it('applies a reloaded threshold to new samples', () => {
+    const { effects, calls } = recordingEffects();
+    const agent = controller(effects);
+    let request = 0;
+    for (let i = 0; i < 10; i++) agent.observe({ divergence: 0.3, request: ++request });
+    assert.equal(agent.state().reuseEnabled, false, '0.3 is above the 0.15 threshold');
+    agent.syncReuse(true);
+    agent.reconfigure({ ...CONFIG, threshold: 0.5 }, 60_000, 0.5);
+    calls.length = 0;
+    for (let i = 0; i < 10; i++) agent.observe({ divergence: 0.3, request: ++request });
+    assert.equal(agent.state().reuseEnabled, true, '0.3 is below the reloaded 0.5 threshold');
+    assert.ok(!calls.some((c) => c.startsWith('setReuse false')), calls.join(', '));
+  });
+
   it('after an administrator turns reuse back on, new drift disables it again at once', () => {
     const { effects, calls } = recordingEffects();
     const agent = controller(effects);

@@ -20,6 +20,17 @@ describe('CircuitBreaker', () => {
     return { cb, clock, transitions };
   }
 
+  it('gives back an unused half-open probe', () => {
+    const { cb, clock } = breaker();
+    for (let i = 0; i < 3; i++) cb.onFailure();
+    clock.advance(1_000);
+    assert.equal(cb.tryAcquire(), true);
+    assert.equal(cb.allows(), false, 'one probe at a time');
+    cb.release();
+    assert.equal(cb.allows(), true);
+    assert.equal(cb.state(), 'half-open');
+  });
+
   it('stays closed below the threshold and resets the count on success', () => {
     const { cb } = breaker();
     cb.onFailure();
