@@ -110,8 +110,9 @@ try {
   console.table(Object.fromEntries(ROLES.map((role) => [role, { share: `${(variants[role]!.share * 100).toFixed(1)}%`, 'p50 ms': variants[role]!.p50_ms, 'p99 ms': variants[role]!.p99_ms, accuracy: `${(variants[role]!.accuracy * 100).toFixed(1)}%` }])));
   console.table(Object.fromEntries(Object.entries(phases).map(([name, p]) => [name, { accuracy: `${(p.accuracy * 100).toFixed(1)}%`, 'cache hits': `${(p.cache_hit_rate * 100).toFixed(1)}%`, 'p50 ms': p.p50_ms, 'p99 ms': p.p99_ms, errors: p.errors }])));
   console.log(`divergence (${report.divergence.metric}, threshold ${report.divergence.threshold}): mean steady ${report.divergence.mean_by_phase.steady}, drift ${report.divergence.mean_by_phase.drift}, recovery ${report.divergence.mean_by_phase.recovery}`);
-  console.log('agent actions:');
-  for (const a of actions) console.log(`  request ${a.request}  ${a.at}  ${a.action.padEnd(8)} ${a.reason}`);
+  const ttlChanges = actions.filter((a) => a.action === 'set-ttl').length;
+  console.log(`agent actions (plus ${ttlChanges} TTL adjustments, all in reports/demo.json):`);
+  for (const a of actions.filter((x) => x.action !== 'set-ttl')) console.log(`  request ${a.request}  ${a.action.padEnd(8)} ${a.reason}`);
   console.log(`\n${TOTAL} requests in ${seconds.toFixed(1)} s, ${report.lost_requests} lost; wrote reports/demo.json and reports/demo.svg`);
 } finally {
   await local.stop();
