@@ -97,7 +97,7 @@ export async function startLocalCascade(options: LocalCascadeOptions): Promise<L
   const log = options.log ?? (() => undefined);
   const cascade = readCascade(options.cascadeFile);
   if (options.namespace) cascade.metadata.namespace = options.namespace;
-  const workDir = options.workDir ?? path.join(ROOT, '.cache', 'local-cascade', `${cascade.metadata.name}-${process.pid}`);
+  const workDir = options.workDir ?? path.join(ROOT, '.cache', 'local-cascade', `${cascade.metadata.name}-${process.pid}-${Date.now()}`);
   mkdirSync(workDir, { recursive: true });
   const variants = {} as Record<Role, LocalProcess>;
   const startVariant = (process: Omit<LocalProcess, 'child'>): LocalProcess => ({

@@ -45,6 +45,11 @@ describe('router reporting its cache agent to the cluster', function () {
     cascade = await startLocalCascade({
       cascadeFile: path.join(ROOT, 'manifests', 'samples', 'cascade.yaml'),
       namespace: ns,
+      // One variant for every request, so the drift shows in that variant's cached embeddings
+      // rather than in a change of route.
+      adjust: (config) => {
+        config.policy = { type: 'static', staticRole: 'distilled' };
+      },
       routerFlags: ['--kubeconfig', serviceAccountKubeconfig('fraud-scorer-router', ns)],
     });
     const stream = sessionStream({ streamSeed: 5, activeSessions: 32, requestsPerSession: 60, withinSessionSpread: 0.1, drift: { onset: 1200, rampRequests: 50, magnitude: 4 } });

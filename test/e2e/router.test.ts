@@ -174,7 +174,14 @@ describe('router drift agent (scripted drift through the real router)', function
   });
 
   it('disables reuse within 200 requests of drift onset and re-enables it after recovery', async () => {
-    cascade = await startLocalCascade({ cascadeFile: CASCADE_FILE });
+    // One variant for every request, so the drift shows in that variant's cached embeddings
+    // rather than in a change of route.
+    cascade = await startLocalCascade({
+      cascadeFile: CASCADE_FILE,
+      adjust: (config) => {
+        config.policy = { type: 'static', staticRole: 'distilled' };
+      },
+    });
     const onset = 1500;
     const stream = sessionStream({
       streamSeed: 99,
