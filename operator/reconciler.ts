@@ -12,7 +12,7 @@ import type { OperatorMetrics } from './metrics.js';
 import { computeStatus, type ObservedDeployment } from './status.js';
 import type { HandlerResult } from './workqueue.js';
 
-const OWNED_API_VERSIONS = { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1', ServiceAccount: 'v1', RoleBinding: 'rbac.authorization.k8s.io/v1' } as const;
+const OWNED_API_VERSIONS = { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1' } as const;
 export type OwnedKind = keyof typeof OWNED_API_VERSIONS;
 export const OWNED_KINDS = Object.keys(OWNED_API_VERSIONS) as OwnedKind[];
 

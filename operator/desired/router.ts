@@ -62,9 +62,7 @@ export function routerDeployment(cascade: InferenceCascade, options: BuildOption
       template: {
         metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
         spec: {
-          // The router reports its cache agent's actions (Events, the cache-state annotation).
-          serviceAccountName: routerObjectName(cascade),
-          automountServiceAccountToken: true,
+          automountServiceAccountToken: false,
           securityContext: restrictedPodSecurityContext,
           ...placementPodSpec('cpu'),
           containers: [{
@@ -95,27 +93,5 @@ export function routerService(cascade: InferenceCascade, options: BuildOptions) 
       selector: routerSelector(cascade),
       ports: [{ name: 'http', port: options.httpPort, targetPort: 'http', protocol: 'TCP' }],
     },
-  };
-}
-
-/** The ClusterRole (manifests/02-rbac.yaml) a router is bound to in its cascade's namespace. */
-export const ROUTER_CLUSTER_ROLE = 'inference-cascade-router';
-
-export function routerServiceAccount(cascade: InferenceCascade) {
-  return {
-    apiVersion: 'v1',
-    kind: 'ServiceAccount',
-    metadata: childMetadata(cascade, routerObjectName(cascade), commonLabels(cascade, 'router')),
-    automountServiceAccountToken: false,
-  };
-}
-
-export function routerRoleBinding(cascade: InferenceCascade) {
-  return {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: childMetadata(cascade, routerObjectName(cascade), commonLabels(cascade, 'router')),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: ROUTER_CLUSTER_ROLE },
-    subjects: [{ kind: 'ServiceAccount', name: routerObjectName(cascade), namespace: cascade.metadata.namespace }],
   };
 }

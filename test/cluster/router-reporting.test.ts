@@ -1,7 +1,6 @@
-// The router's cache agent reporting to the real API server: a router running as the
-// ServiceAccount the operator created for it (bound to the shipped inference-cascade-router
-// ClusterRole) records Events on the cascade and the cache-state annotation, and the operator
-// turns that into CacheDegraded.
+// The router's cache agent reporting to the real API server: a router running as its own
+// ServiceAccount (bound to the shipped inference-cascade-router ClusterRole) records Events on the
+// cascade and the cache-state annotation, and the operator turns that into CacheDegraded.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ROOT } from '../../scripts/cluster/paths.js';
@@ -35,12 +34,9 @@ describe('router reporting its cache agent to the cluster', function () {
   it('records Events and the cache state, which the operator shows as CacheDegraded', async () => {
     const ns = freshNamespace('router-report');
     kubectl(['apply', '-f', '-'], toYaml(sampleCascade('fraud-scorer', ns)));
-    // The operator gives the router its ServiceAccount and binds it to the router ClusterRole.
-    await eventually(() => {
-      kubectl(['-n', ns, 'get', 'serviceaccount', 'fraud-scorer-router']);
-      assert.equal(getJson(['-n', ns, 'get', 'rolebinding', 'fraud-scorer-router']).roleRef.name, 'inference-cascade-router');
-      assert.equal(cacheDegraded(ns)?.status, 'False');
-    }, { timeoutMs: 30_000 });
+    kubectl(['-n', ns, 'create', 'serviceaccount', 'fraud-scorer-router']);
+    kubectl(['-n', ns, 'create', 'rolebinding', 'fraud-scorer-router', '--clusterrole=inference-cascade-router', `--serviceaccount=${ns}:fraud-scorer-router`]);
+    await eventually(() => assert.equal(cacheDegraded(ns)?.status, 'False'), { timeoutMs: 30_000 });
 
     cascade = await startLocalCascade({
       cascadeFile: path.join(ROOT, 'manifests', 'samples', 'cascade.yaml'),

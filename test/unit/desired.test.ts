@@ -85,29 +85,15 @@ describe('desiredChildren', () => {
   describe('for the shipped sample', () => {
     const children = build();
 
-    it('builds 13 children: a Deployment and Service per variant; the router ConfigMap, ServiceAccount, RoleBinding, Deployment and Service', () => {
+    it('builds 11 children: a Deployment and Service per variant, and the router ConfigMap, Deployment and Service', () => {
       const expected = [
         ...VARIANTS.flatMap((v) => [`Deployment/${NAME}-${v}`, `Service/${NAME}-${v}`]),
-        `ConfigMap/${ROUTER}`, `ServiceAccount/${ROUTER}`, `RoleBinding/${ROUTER}`, `Deployment/${ROUTER}`, `Service/${ROUTER}`,
+        `ConfigMap/${ROUTER}`, `Deployment/${ROUTER}`, `Service/${ROUTER}`,
       ];
-      assert.equal(children.length, 13);
+      assert.equal(children.length, 11);
       assert.deepEqual(children.map((c) => `${c.kind}/${c.metadata.name}`).sort(), [...expected].sort());
       const apiVersions = Object.fromEntries(children.map((c) => [c.kind, c.apiVersion]));
-      assert.deepEqual(apiVersions, { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1', ServiceAccount: 'v1', RoleBinding: 'rbac.authorization.k8s.io/v1' });
-    });
-
-    it('binds the router pods, and only them, to the router ClusterRole in the cascade namespace', () => {
-      const binding = find<any>(children, 'RoleBinding', ROUTER);
-      assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'inference-cascade-router' });
-      assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: ROUTER, namespace: NS }]);
-      const router = find<Deployment>(children, 'Deployment', ROUTER).spec.template.spec as any;
-      assert.equal(router.serviceAccountName, ROUTER);
-      assert.equal(router.automountServiceAccountToken, true);
-      for (const v of VARIANTS) {
-        const variant = find<Deployment>(children, 'Deployment', `${NAME}-${v}`).spec.template.spec as any;
-        assert.equal(variant.automountServiceAccountToken, false, `${v} pods get no API credentials`);
-        assert.equal(variant.serviceAccountName, undefined);
-      }
+      assert.deepEqual(apiVersions, { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1' });
     });
 
     it('places every child in the cascade namespace with a controller ownerReference and the managed-by label', () => {
