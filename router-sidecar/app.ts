@@ -67,18 +67,21 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   let reportCacheState: ((reuseEnabled: boolean, reason: string) => Promise<void>) | undefined;
   const first = await build();
   if (options.kube) {
+    // Reporting is an extra: a router without API credentials still routes, and logs its actions.
     const reporter = await createKubeReporter({
       ...(options.kube.kubeconfig ? { kubeconfig: options.kube.kubeconfig } : {}),
       namespace: first.config.cascade.namespace,
       name: first.config.cascade.name,
       instance: hostname(),
       logger,
-    }).catch(async (error: unknown) => {
-      await first.close();
-      throw error;
+    }).catch((error: unknown) => {
+      logger.warn('cannot report cache actions to Kubernetes; they are only logged', { error: errorMessage(error) });
+      return undefined;
     });
-    emitEvent = (reason, message) => void reporter.emitEvent(reason, message);
-    reportCacheState = (reuseEnabled, reason) => reporter.reportCacheState(reuseEnabled, reason);
+    if (reporter) {
+      emitEvent = (reason, message) => void reporter.emitEvent(reason, message);
+      reportCacheState = (reuseEnabled, reason) => reporter.reportCacheState(reuseEnabled, reason);
+    }
   }
   const router = new Router(first, {
     logger,

@@ -234,3 +234,17 @@ function mostCommon(values: string[]): string {
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
 }
 
+
+describe('router without Kubernetes credentials', function () {
+  this.timeout(60_000);
+  let cascade: LocalCascade;
+  after(async () => {
+    await cascade?.stop();
+  });
+
+  it('still starts and routes when it cannot report to the cluster', async () => {
+    cascade = await startLocalCascade({ cascadeFile: CASCADE_FILE, routerFlags: ['--kubeconfig', '/nonexistent/kubeconfig'] });
+    const reply = await predict(cascade, features(1)[0]!);
+    assert.equal(reply.status, 200);
+  });
+});
