@@ -1,6 +1,7 @@
 // Load generators for bench/router.ts over undici keep-alive pools: an open loop that sends at a
 // fixed rate whatever the answers do (so queueing shows up in the latencies), a closed loop of N
 // clients, and single requests that return the parsed answer.
+import { nearestRank } from '../common/stats.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 
@@ -24,8 +25,7 @@ export function sorted(values: readonly number[]): Float64Array {
 
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(ascending: Float64Array, p: number): number {
-  if (ascending.length === 0) return NaN;
-  return ascending[Math.min(ascending.length - 1, Math.max(0, Math.ceil((p / 100) * ascending.length) - 1))]!;
+  return nearestRank(ascending, p / 100);
 }
 
 /**

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { nearestRank } from '../common/stats.js';
 import { ROOT } from '../scripts/cluster/paths.js';
 import { loadVariant } from '../variant-server/runtime.js';
 import { metricValue } from '../test/support/operator.js';
@@ -72,10 +73,7 @@ function cpuMicros(pid: number): number {
   return (ticks / 100) * 1e6;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
+const percentile = (sorted: Float64Array, p: number): number => nearestRank(sorted, p / 100);
 
 const round = (n: number, digits = 3): number => Number(n.toFixed(digits));
 

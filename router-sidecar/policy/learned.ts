@@ -10,6 +10,7 @@ import { ROLES, type Role } from '../../crds/types.js';
 import { FEATURE_COUNT, policyFeatures } from './features.js';
 import { POLICY_INPUT, POLICY_OUTPUT } from './policy-graph.js';
 import type { Policy, PolicyDecision, PolicyInput } from './policy.js';
+import { sessionOptions } from '../../variant-server/runtime.js';
 
 export type PolicyFallbackReason = 'no-model' | 'missing-file' | 'unreadable-model' | 'wrong-signature' | 'inference-error';
 
@@ -52,13 +53,7 @@ export async function openPolicySession(file: string): Promise<ort.InferenceSess
   }
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, {
-      // One thread: a policy this small gains nothing from more, and idle workers spin on the CPU.
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
+    session = await ort.InferenceSession.create(bytes, sessionOptions(['cpu']));
   } catch (err) {
     throw new PolicyLoadError('unreadable-model', `${file}: not a loadable ONNX model: ${errorMessage(err)}`);
   }

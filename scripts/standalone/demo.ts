@@ -4,6 +4,7 @@
 // reports/demo.json and reports/demo.svg.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { nearestRank } from '../../common/stats.js';
 import { renderChart } from '../../common/svg-plot.js';
 import { ROLES } from '../../crds/types.js';
 import { sessionStream } from '../../training/data/sessions32.js';
@@ -17,11 +18,7 @@ const TOTAL = 3 * PHASE;
 const CONCURRENCY = 4;
 const say = (message: string) => console.log(`[demo] ${message}`);
 
-function percentile(values: number[], q: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
+const percentile = (values: number[], q: number): number => nearestRank([...values].sort((a, b) => a - b), q);
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
 

@@ -1,4 +1,5 @@
 /** Batch-1 and batch-16 latency of encoder+head on onnxruntime-node, variants interleaved. */
+import { nearestRank } from '../../common/stats.js';
 import type { VariantRuntime } from '../../variant-server/runtime.js';
 
 export interface LatencyFigures {
@@ -6,11 +7,7 @@ export interface LatencyFigures {
   p99: number;
 }
 
-export function percentile(sorted: readonly number[], fraction: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1));
-  return sorted[index]!;
-}
+export const percentile = (sorted: readonly number[], fraction: number): number => nearestRank(sorted, fraction);
 
 export function summarize(samples: number[]): LatencyFigures {
   const sorted = [...samples].sort((a, b) => a - b);
