@@ -56,6 +56,18 @@ export function clientCpuMicros(since?: NodeJS.CpuUsage): number {
   return usage.user + usage.system;
 }
 
+/** CPU microseconds each process spends from now until the returned function is called. */
+export function startCpuMeter(variantPid: number, forwarderPid: number | undefined): () => { variant: number; forwarder: number | undefined; client: number } {
+  const variantBefore = cpuMicros(variantPid);
+  const forwarderBefore = forwarderPid ? cpuMicros(forwarderPid) : 0;
+  const clientBefore = process.cpuUsage();
+  return () => ({
+    variant: cpuMicros(variantPid) - variantBefore,
+    forwarder: forwarderPid ? cpuMicros(forwarderPid) - forwarderBefore : undefined,
+    client: clientCpuMicros(clientBefore),
+  });
+}
+
 async function send(t: Target, body: string): Promise<{ status: number; text: string }> {
   const response = await t.pool.request({ method: 'POST', path: t.path, headers: HEADERS, body });
   return { status: response.statusCode, text: await response.body.text() };

@@ -14,8 +14,8 @@
 // --layout split moves the variant servers to core 0 beside the generator, giving the router (and
 // the bare proxy) a core of its own; the direct path then never leaves core 0, which flatters it.
 // Writes reports/bench-router.json and reports/bench-router.svg.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,10 +26,10 @@ import type { RouterConfig } from '../crds/router-config.js';
 import { ROLES, type Role } from '../crds/types.js';
 import { loadVariantProfiles } from '../router-sidecar/policy/variant-profile.js';
 import { ROOT } from '../scripts/cluster/paths.js';
-import { freePort, MODELS_ROOT, startLocalCascade, type LocalCascade } from '../scripts/standalone/local-cascade.js';
+import { freePort, MODELS_ROOT, spawnNode, startLocalCascade, waitReady, type LocalCascade } from '../scripts/standalone/local-cascade.js';
 import { metricValue } from '../test/support/operator.js';
 import { sessionStream } from '../training/data/sessions32.js';
-import { clientCpuMicros, closedLoop, cpuMicros, openLoop, percentile, sorted, target, timedJson, type Target } from './router-load.js';
+import { closedLoop, cpuMicros, openLoop, percentile, sorted, startCpuMeter, target, timedJson, type Target } from './router-load.js';
 import { summarizeUs, timePolicy } from './router-policy.js';
 
 const { values } = parseArgs({
@@ -72,30 +72,6 @@ function pin(name: string, pid: number, cores: string): void {
 }
 
 // ---- child processes beyond the local cascade ----
-function spawnNode(script: string, args: string[], logFile: string, stdout: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', stdout, 'pipe'],
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
-  });
-  child.stderr!.pipe(createWriteStream(logFile, { flags: 'a' }));
-  return child;
-}
-
-async function waitReady(url: string, child: ChildProcess, name: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} while starting`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(50);
-  }
-  throw new Error(`${name} was not ready within ${timeoutMs} ms (${url})`);
-}
-
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -255,14 +231,10 @@ async function latencyRun(p: Path, rate: number, order: number, variant: Variant
   if (p.routerUrl) await settleRouter(p.routerUrl, p.t);
   if (warmupMs > 0) await openLoop(p.t, { rate, durationMs: warmupMs });
   const counters = p.routerUrl ? await routerCounters(p.routerUrl, variantUrl) : undefined;
-  const variantBefore = cpuMicros(variantPid);
-  const forwarderBefore = p.forwarderPid ? cpuMicros(p.forwarderPid) : 0;
-  const clientBefore = process.cpuUsage();
+  const cpu = startCpuMeter(variantPid, p.forwarderPid);
   const result = await openLoop(p.t, { rate, durationMs: measuredMs });
   const served = Math.max(1, result.completed + result.failed - result.unanswered);
-  const forwarderCpu = p.forwarderPid ? cpuMicros(p.forwarderPid) - forwarderBefore : undefined;
-  const variantCpu = cpuMicros(variantPid) - variantBefore;
-  const clientCpu = clientCpuMicros(clientBefore);
+  const { variant: variantCpu, forwarder: forwarderCpu, client: clientCpu } = cpu();
   const latencies = sorted(result.latenciesMs);
   return {
     path: p.t.name,
@@ -339,13 +311,11 @@ async function throughputRun(p: Path, order: number, variant: Variant): Promise<
   if (p.routerUrl) await settleRouter(p.routerUrl, p.t);
   if (warmupMs > 0) await closedLoop(p.t, concurrency, warmupMs);
   const counters = p.routerUrl ? await routerCounters(p.routerUrl, variantUrl) : undefined;
-  const variantBefore = cpuMicros(variantPid);
-  const forwarderBefore = p.forwarderPid ? cpuMicros(p.forwarderPid) : 0;
-  const clientBefore = process.cpuUsage();
+  const cpu = startCpuMeter(variantPid, p.forwarderPid);
   const result = await closedLoop(p.t, concurrency, measuredMs);
-  const forwarderCpu = p.forwarderPid ? cpuMicros(p.forwarderPid) - forwarderBefore : 0;
-  const variantCpu = cpuMicros(variantPid) - variantBefore;
-  const clientCpu = clientCpuMicros(clientBefore);
+  const measured = cpu();
+  const { variant: variantCpu, client: clientCpu } = measured;
+  const forwarderCpu = measured.forwarder ?? 0;
   const latencies = sorted(result.latenciesMs);
   return {
     path: p.t.name,

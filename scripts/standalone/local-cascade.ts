@@ -62,7 +62,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(url: string, child: ChildProcess, name: string, timeoutMs = 30_000): Promise<void> {
+/** Polls `url` until it answers 2xx; fails early if the child exits. */
+export async function waitReady(url: string, child: ChildProcess, name: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} while starting`);
@@ -77,10 +78,11 @@ async function waitReady(url: string, child: ChildProcess, name: string, timeout
   throw new Error(`${name} was not ready within ${timeoutMs} ms (${url})`);
 }
 
-function spawnNode(script: string, args: string[], logFile: string): ChildProcess {
+/** A repo script under Node + tsx, its stderr appended to `logFile`. */
+export function spawnNode(script: string, args: string[], logFile: string, stdout: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], {
     cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
   });
   child.stderr!.pipe(createWriteStream(logFile, { flags: 'a' }));

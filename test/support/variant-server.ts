@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import winston from 'winston';
 import { ROOT } from '../../scripts/cluster/paths.js';
+import { float32FromBase64 } from '../../training/variants/exchange.js';
 
 /** Tiny and fast: 784 -> 32 -> 10, fp32. */
 export const TEST_MODEL_DIR = path.join(ROOT, 'models', 'digits', 'distilled');
@@ -22,22 +23,17 @@ interface Reference {
 
 const readReference = (): Reference => JSON.parse(readFileSync(path.join(ROOT, 'models', 'digits', 'reference.json'), 'utf8')) as Reference;
 
-function float32(base64: string): Float32Array {
-  const bytes = Buffer.from(base64, 'base64');
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
-
 /** The held-out rows that models/digits/reference.json stores as base64 little-endian float32. */
 export function referenceRows(): { rows: number; data: Float32Array } {
   const reference = readReference();
-  return { rows: reference.rows, data: float32(reference.input) };
+  return { rows: reference.rows, data: float32FromBase64(reference.input) };
 }
 
 /** PyTorch's output for the reference rows, e.g. referenceOutput('distilled', 'logits'). */
 export function referenceOutput(role: string, name: string): Float32Array {
   const encoded = readReference().outputs[role]?.[name];
   if (!encoded) throw new Error(`models/digits/reference.json has no ${role}.${name}`);
-  return float32(encoded);
+  return float32FromBase64(encoded);
 }
 
 export function row(data: Float32Array, r: number, width = TEST_INPUT_DIM): number[] {

@@ -35,14 +35,3 @@ export function compareArrays(actual: ArrayLike<number>, expected: ArrayLike<num
   }
   return { maxAbsError, worstIndex, withinTolerance };
 }
-
-export function argmaxRows(values: Float32Array, rows: number): Int32Array {
-  const width = values.length / rows;
-  const result = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let best = 0;
-    for (let c = 1; c < width; c++) if (values[r * width + c]! > values[r * width + best]!) best = c;
-    result[r] = best;
-  }
-  return result;
-}
