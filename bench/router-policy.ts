@@ -59,7 +59,7 @@ async function realisticInputs(count: number, sla: SlaSpec, distilled: RouterVar
     for (let i = 0; i < count; i++) {
       const features = stream.next().value!.features;
       const started = performance.now();
-      const difficulty = await estimator.estimate(features, 1);
+      const { difficulty } = await estimator.estimate(features, 1);
       difficultyUs.push((performance.now() - started) * 1000);
       step();
       const hinted = random.next() < 0.2;

@@ -12,7 +12,7 @@ export const ROLES = ['quantized', 'pruned', 'distilled', 'full'] as const;
 export type Role = (typeof ROLES)[number];
 
 export type Placement = 'cpu' | 'gpu';
-export type PolicyType = 'learned' | 'heuristic' | 'static';
+export type PolicyType = 'learned' | 'heuristic' | 'static' | 'random' | 'round-robin' | 'threshold-cascade';
 export type DriftMetric = 'cosine' | 'l2';
 
 export interface ModelRef {
@@ -46,6 +46,11 @@ export interface PolicySpec {
   model?: ModelRef;
   /** The role every request goes to with `type: static`. */
   staticRole?: Role;
+  /**
+   * With `type: threshold-cascade`: escalate to a more costly role while the answer's top-class
+   * probability is below this, in (0, 1). The router applies the default (0.9) when absent.
+   */
+  confidenceThreshold?: number;
 }
 
 export interface RouterSpec {

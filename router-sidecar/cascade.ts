@@ -2,8 +2,8 @@
 // difficulty estimator, the policy, breakers and the forwarder. A config reload builds a new
 // Cascade and swaps it in; the prefix cache, the agent and the load figures live outside it so
 // they survive reloads that do not change them.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import type { RouterConfig } from '../crds/router-config.js';
 import { ROLES, type Role } from '../crds/types.js';
@@ -12,6 +12,7 @@ import { Forwarder, type Attempt } from './forwarding/forwarder.js';
 import { RetryBudget } from './forwarding/retry-budget.js';
 import type { LoadTracker } from './load/load-tracker.js';
 import { localModelPath, openDifficultyEstimator, openLocalHeads, type DifficultyEstimator, type LocalHead } from './local-models.js';
+import { ESTIMATOR_FILE } from './policy/estimator-model.js';
 import { LearnedPolicy } from './policy/learned.js';
 import { loadPolicy } from './policy/load-policy.js';
 import type { Policy } from './policy/policy.js';
@@ -69,20 +70,30 @@ export function variantProfiles(config: RouterConfig, modelsRoot: string | undef
   return withRelativeCosts(measured);
 }
 
+/** A learned policy's estimator.onnx, when it ships one beside policy.onnx. */
+function trainedEstimatorFile(config: RouterConfig, policyModel: string | undefined, logger: Logger): string | undefined {
+  if (config.policy.type !== 'learned' || !policyModel) return undefined;
+  const file = join(dirname(policyModel), ESTIMATOR_FILE);
+  if (existsSync(file)) return file;
+  logger.warn('the learned policy has no estimator.onnx beside it; its correctness features fall back to 1 - difficulty', { policy: policyModel });
+  return undefined;
+}
+
 export async function buildCascade(config: RouterConfig, options: CascadeOptions): Promise<Cascade> {
   const clients = Object.fromEntries(config.variants.map((v) => [v.role, new VariantClient(v)])) as Record<Role, VariantClient>;
   const opened: { close(): Promise<void> }[] = Object.values(clients);
   try {
     const heads = await openLocalHeads(config.variants, options.modelsRoot);
     opened.push(...Object.values(heads));
+    const policyModel = localModelPath(config.policy.model?.uri, options.modelsRoot);
     const difficulty = await openDifficultyEstimator(
       config.variants.find((v) => v.role === 'distilled'),
       options.modelsRoot,
+      trainedEstimatorFile(config, policyModel, options.logger),
     );
     opened.push(difficulty);
     if (difficulty.source === 'constant') options.logger.warn('the distilled model is not readable here; every request is treated as of medium difficulty');
     const profiles = variantProfiles(config, options.modelsRoot, options.logger);
-    const policyModel = localModelPath(config.policy.model?.uri, options.modelsRoot);
     const policy = await loadPolicy({
       spec: config.policy,
       profiles,

@@ -9,7 +9,7 @@ export class RouterConfigError extends Error {
   override name = 'RouterConfigError';
 }
 
-const POLICY_TYPES: readonly PolicyType[] = ['learned', 'heuristic', 'static'];
+const POLICY_TYPES: readonly PolicyType[] = ['learned', 'heuristic', 'static', 'random', 'round-robin', 'threshold-cascade'];
 const DRIFT_METRICS: readonly DriftMetric[] = ['cosine', 'l2'];
 const MAX_CACHE_ENTRIES = 10_000_000;
 
@@ -132,6 +132,11 @@ function policy(reader: Reader): PolicySpec {
   }
   if (reader.has('staticRole')) spec.staticRole = reader.oneOf('staticRole', ROLES);
   else if (type === 'static') reader.fail('staticRole', 'is required when policy.type is static');
+  if (reader.has('confidenceThreshold')) {
+    const threshold = reader.number('confidenceThreshold');
+    if (threshold <= 0 || threshold >= 1) reader.fail('confidenceThreshold', `must be in (0, 1), got ${threshold}`);
+    spec.confidenceThreshold = threshold;
+  }
   return spec;
 }
 

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { RouterVariantEndpoint } from '../crds/router-config.js';
-import type { Role } from '../crds/types.js';
+import { ROLES, type Role } from '../crds/types.js';
+import { openCorrectnessEstimator, type CorrectnessEstimator } from './policy/estimator-model.js';
+import { estimatorSignals, estimatorSignalWidth } from './policy/estimator-signals.js';
 import { HEAD_FILE, loadVariant, sessionOptions, type VariantRuntime } from '../variant-server/runtime.js';
 
 /**
@@ -58,10 +60,21 @@ export async function openLocalHeads(variants: readonly RouterVariantEndpoint[],
   return heads;
 }
 
-/** Difficulty in [0, 1]: one minus the distilled model's margin between its top two classes. */
+export interface DifficultyEstimate {
+  /** 0 easy .. 1 hard; for a batch, its hardest row. */
+  difficulty: number;
+  /** Each role's estimated probability of answering correctly (ROLES order; a batch's lowest), from a trained estimator. */
+  correctness?: number[];
+}
+
+/**
+ * Difficulty from the distilled model's answer: with a trained estimator (estimator.onnx beside a
+ * learned policy) each role's probability of being right and difficulty = 1 - their mean;
+ * otherwise one minus the distilled model's margin between its top two classes.
+ */
 export interface DifficultyEstimator {
-  readonly source: 'distilled-margin' | 'constant';
-  estimate(features: Float32Array, rows: number): Promise<number>;
+  readonly source: 'trained-estimator' | 'distilled-margin' | 'constant';
+  estimate(features: Float32Array, rows: number): Promise<DifficultyEstimate>;
   close(): Promise<void>;
 }
 
@@ -83,18 +96,46 @@ export function marginDifficulty(probabilities: Float32Array, rows: number): num
   return hardest;
 }
 
-export async function openDifficultyEstimator(distilled: RouterVariantEndpoint | undefined, modelsRoot: string | undefined): Promise<DifficultyEstimator> {
+export async function openDifficultyEstimator(distilled: RouterVariantEndpoint | undefined, modelsRoot: string | undefined, estimatorFile?: string): Promise<DifficultyEstimator> {
   const path = localModelPath(distilled?.modelUri, modelsRoot);
   if (!path) {
-    return { source: 'constant', estimate: async () => 0.5, close: async () => undefined };
+    return { source: 'constant', estimate: async () => ({ difficulty: 0.5 }), close: async () => undefined };
   }
   const runtime: VariantRuntime = await loadVariant(path, { device: 'cpu' });
+  let estimator: CorrectnessEstimator | undefined;
+  try {
+    if (estimatorFile) estimator = await openCorrectnessEstimator(estimatorFile, estimatorSignalWidth(runtime.classes, runtime.embeddingDim));
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+  if (!estimator) {
+    return {
+      source: 'distilled-margin',
+      async estimate(features, rows) {
+        const { probabilities } = await runtime.classify(await runtime.encode(features, rows), rows);
+        return { difficulty: marginDifficulty(probabilities, rows) };
+      },
+      close: () => runtime.close(),
+    };
+  }
+  const trained = estimator;
   return {
-    source: 'distilled-margin',
+    source: 'trained-estimator',
     async estimate(features, rows) {
-      const { probabilities } = await runtime.classify(await runtime.encode(features, rows), rows);
-      return marginDifficulty(probabilities, rows);
+      const embedding = await runtime.encode(features, rows);
+      const { probabilities } = await runtime.classify(embedding, rows);
+      const p = await trained.run(estimatorSignals(probabilities, embedding, rows), rows);
+      const correctness = ROLES.map((_, k) => {
+        let lowest = 1;
+        for (let r = 0; r < rows; r++) lowest = Math.min(lowest, p[r * ROLES.length + k]!);
+        return lowest;
+      });
+      return { difficulty: 1 - correctness.reduce((a, b) => a + b, 0) / ROLES.length, correctness };
     },
-    close: () => runtime.close(),
+    async close() {
+      await trained.close();
+      await runtime.close();
+    },
   };
 }

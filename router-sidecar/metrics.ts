@@ -22,6 +22,7 @@ export interface RouterMetrics {
   agentActions: Counter<'action'>;
   policyFallbacks: Counter<'reason'>;
   policyDecisions: Counter<'variant' | 'reason'>;
+  escalations: Counter<'from' | 'to'>;
   configReloads: Counter<'result'>;
   setSources(sources: ScrapeSources): void;
 }
@@ -135,6 +136,12 @@ export function createRouterMetrics(): RouterMetrics {
       name: 'inference_cascade_router_policy_decisions_total',
       help: 'Policy decisions by chosen variant and reason.',
       labelNames: ['variant', 'reason'],
+      registers,
+    }),
+    escalations: new Counter({
+      name: 'inference_cascade_router_escalations_total',
+      help: 'Extra variant calls made because an answer was unsure (threshold-cascade policy), by the role escalated from and the role that answered.',
+      labelNames: ['from', 'to'],
       registers,
     }),
     configReloads: new Counter({

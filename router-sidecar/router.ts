@@ -1,8 +1,10 @@
-// One request through the cascade: estimate difficulty, let the policy choose a variant, reuse a
-// cached encoder output when the agent allows it (running that variant's head on it), otherwise
-// forward to the variant with fallback, cache the fresh embedding, and feed the agent its samples.
+// One request through the cascade: estimate difficulty, let the policy choose a variant (or take
+// the variant the request pins), reuse a cached encoder output when the agent allows it (running
+// that variant's head on it), otherwise forward to the variant with fallback, cache the fresh
+// embedding, and feed the agent its samples. An escalating policy (threshold-cascade) then asks
+// more costly variants while the answer is unsure.
 import type { Logger } from '../common/logger.js';
-import type { Role } from '../crds/types.js';
+import type { PolicyType, Role } from '../crds/types.js';
 import { AgentController, type AgentActionRecord, type AgentEffects } from './agent/controller.js';
 import { agentConfigFor } from './agent/decide.js';
 import { divergence } from './agent/divergence.js';
@@ -10,13 +12,16 @@ import { prefixKey } from './cache/prefix-key.js';
 import { PrefixCache } from './cache/prefix-cache.js';
 import type { Cascade } from './cascade.js';
 import { allowedRoles } from './forwarding/circuit-breaker.js';
-import type { Attempt } from './forwarding/forwarder.js';
-import { attemptTimeoutMs } from './forwarding/timeouts.js';
-import { effectiveSla, type RequestHints } from './policy/policy.js';
+import { RoutingError, type Attempt, type ForwardResult } from './forwarding/forwarder.js';
+import { attemptTimeoutMs, canFallBack } from './forwarding/timeouts.js';
+import { HeuristicPolicy } from './policy/heuristic.js';
+import { effectiveSla, type Escalation, type PolicyDecision, type RequestHints } from './policy/policy.js';
 import type { LoadTracker } from './load/load-tracker.js';
 import type { RouterMetrics } from './metrics.js';
 import type { VariantAnswer } from './upstream.js';
 import { argmaxRows } from '../variant-server/tensors.js';
+
+const IGNORES_DIFFICULTY: ReadonlySet<PolicyType> = new Set<PolicyType>(['static', 'random', 'round-robin', 'threshold-cascade']);
 
 export interface RouteResult {
   role: Role;
@@ -27,6 +32,33 @@ export interface RouteResult {
   difficulty: number;
   latencyMs: number;
   attempts: readonly Attempt[];
+  /** Extra variant calls answered because an earlier answer was unsure (escalating policies); 0 otherwise. */
+  escalations: number;
+}
+
+/** One answer before any escalation. */
+interface Served {
+  role: Role;
+  answer: VariantAnswer;
+  cacheHit: boolean;
+  attempts: readonly Attempt[];
+}
+
+/** The top-class probability of the least confident row of [rows, classes] probabilities (NaN when empty). */
+export function topProbability(probabilities: Float32Array, rows: number): number {
+  const classes = rows > 0 ? probabilities.length / rows : 0;
+  if (!(classes >= 1) || !Number.isInteger(classes)) return NaN;
+  let lowest = Infinity;
+  for (let row = 0; row < rows; row++) {
+    let top = -Infinity;
+    for (let c = row * classes; c < (row + 1) * classes; c++) {
+      const p = probabilities[c]!;
+      if (Number.isNaN(p)) return NaN;
+      if (p > top) top = p;
+    }
+    if (top < lowest) lowest = top;
+  }
+  return lowest;
 }
 
 export interface RouterOptions {
@@ -131,36 +163,72 @@ export class Router {
     const startedAt = performance.now();
     const request = ++this.requestCount;
     const { config } = cascade;
-    // A static policy ignores difficulty: do not pay for the estimate.
-    const difficulty = cascade.policy.type === 'static' ? 0.5 : await cascade.difficulty.estimate(features, rows);
+    const pinned = hints?.variant;
+    const { decision, difficulty } = pinned ? this.pinnedDecision(cascade, pinned, hints) : await this.decide(cascade, features, rows, hints);
+    this.options.metrics.policyDecisions.inc({ variant: decision.role, reason: decision.reason });
+    const budgetMs = effectiveSla(config.sla, hints).latencyBudgetMs;
+    const served = await this.serve(cascade, decision, features, rows, budgetMs, startedAt, request);
+    const answered = decision.escalation
+      ? await this.escalate(cascade, decision.escalation, served, features, rows, budgetMs, startedAt)
+      : { ...served, escalations: 0 };
+    return {
+      role: answered.role,
+      rows,
+      probabilities: answered.answer.probabilities,
+      predictions: argmaxRows(answered.answer.probabilities, rows),
+      cacheHit: answered.cacheHit,
+      difficulty,
+      latencyMs: performance.now() - startedAt,
+      attempts: answered.attempts,
+      escalations: answered.escalations,
+    };
+  }
+
+  /** The policy's choice for this request and the difficulty estimate it was given. */
+  private async decide(cascade: Cascade, features: Float32Array, rows: number, hints: RequestHints | undefined): Promise<{ decision: PolicyDecision; difficulty: number }> {
+    const { config } = cascade;
+    // Policies that ignore difficulty do not pay for the estimate.
+    const estimate = IGNORES_DIFFICULTY.has(cascade.policy.type) ? { difficulty: 0.5 } : await cascade.difficulty.estimate(features, rows);
+    const { difficulty } = estimate;
     const decision = await cascade.policy.decide({
       difficulty,
+      ...(estimate.correctness ? { correctness: estimate.correctness } : {}),
       load: this.options.load.snapshot(),
       sla: config.sla,
       ...(hints ? { hints } : {}),
       allowed: allowedRoles(cascade.breakers),
     });
-    this.options.metrics.policyDecisions.inc({ variant: decision.role, reason: decision.reason });
-    const budgetMs = effectiveSla(config.sla, hints).latencyBudgetMs;
+    return { decision, difficulty };
+  }
+
+  /**
+   * A request that names its variant (x-cascade-variant): that role first, then the heuristic's
+   * fallback order. Neither the policy nor the difficulty estimate runs; the heuristic is given
+   * the neutral difficulty 0.5, which is also what the result reports.
+   */
+  private pinnedDecision(cascade: Cascade, role: Role, hints: RequestHints | undefined): { decision: PolicyDecision; difficulty: number } {
+    const difficulty = 0.5;
+    const fallback = new HeuristicPolicy(cascade.profiles).decide({
+      difficulty,
+      load: this.options.load.snapshot(),
+      sla: cascade.config.sla,
+      ...(hints ? { hints } : {}),
+      allowed: allowedRoles(cascade.breakers),
+    });
+    return { decision: { role, ranked: [role, ...fallback.ranked.filter((r) => r !== role)], reason: 'pinned' }, difficulty };
+  }
+
+  /** One answer for the decision: from the prefix cache when the agent allows it, else forwarded with fallback. */
+  private async serve(
+    cascade: Cascade, decision: PolicyDecision, features: Float32Array, rows: number, budgetMs: number, startedAt: number, request: number,
+  ): Promise<Served> {
+    const { config } = cascade;
     const wantsEmbedding = config.cache.enabled && rows === 1;
     const forward = () =>
       cascade.forwarder.forward(decision.ranked, (client, timeoutMs) => client.infer(features, rows, timeoutMs, wantsEmbedding), budgetMs, startedAt);
+    const fresh = (result: ForwardResult): Served => ({ role: result.role, answer: result.answer, cacheHit: false, attempts: result.attempts });
 
-    const finish = (role: Role, answer: VariantAnswer, cacheHit: boolean, attempts: readonly Attempt[]): RouteResult => ({
-      role,
-      rows,
-      probabilities: answer.probabilities,
-      predictions: argmaxRows(answer.probabilities, rows),
-      cacheHit,
-      difficulty,
-      latencyMs: performance.now() - startedAt,
-      attempts,
-    });
-
-    if (!config.cache.enabled || rows !== 1) {
-      const result = await forward();
-      return finish(result.role, result.answer, false, result.attempts);
-    }
+    if (!config.cache.enabled || rows !== 1) return fresh(await forward());
     const keyFor = (role: Role) => {
       const variant = config.variants.find((v) => v.role === role)!;
       return prefixKey({ cascade: `${config.cascade.namespace}/${config.cascade.name}`, modelVersion: variant.modelVersion, variant: role, features, prefixLength: config.cache.prefixLength });
@@ -170,20 +238,56 @@ export class Router {
       const cached = this.cache.get(key);
       if (cached && !this.agent.observer.shouldSample(this.random)) {
         const answer = await this.fromCache(cascade, decision.role, cached, budgetMs, startedAt);
-        if (answer) return finish(decision.role, answer, true, []);
+        if (answer) return { role: decision.role, answer, cacheHit: true, attempts: [] };
       } else if (cached) {
         // A sampled hit: compute fresh as well, compare, and answer with the fresh result.
         const result = await forward();
         this.observe(cascade, result.role === decision.role ? cached : undefined, result.answer.embedding, request);
         this.cache.set(result.role === decision.role ? key : keyFor(result.role), result.answer.embedding);
-        return finish(result.role, result.answer, false, result.attempts);
+        return fresh(result);
       }
     }
     const shadow = this.cache.reuseEnabled ? undefined : this.cache.peek(key);
     const result = await forward();
     if (result.role === decision.role) this.observe(cascade, shadow, result.answer.embedding, request);
     this.cache.set(result.role === decision.role ? key : keyFor(result.role), result.answer.embedding);
-    return finish(result.role, result.answer, false, result.attempts);
+    return fresh(result);
+  }
+
+  /**
+   * While the answer is unsure (its lowest row's top-class probability below the threshold), asks
+   * the roles after the answering one in the escalation chain, through the forwarder with what is
+   * left of the latency budget, and keeps the last answer. Stops at the end of the chain, when the
+   * budget is spent, or when an escalated call fails (the last answer stands). Escalated calls
+   * neither read nor fill the prefix cache.
+   */
+  private async escalate(
+    cascade: Cascade, escalation: Escalation, served: Served, features: Float32Array, rows: number, budgetMs: number, startedAt: number,
+  ): Promise<Served & { escalations: number }> {
+    const attempts = [...served.attempts];
+    let current = served;
+    let escalations = 0;
+    // Probabilities are float32: a top probability of exactly the threshold is not below it.
+    const threshold = Math.fround(escalation.belowConfidence);
+    while (!(topProbability(current.answer.probabilities, rows) >= threshold)) {
+      const at = escalation.chain.indexOf(current.role);
+      if (at < 0 || at === escalation.chain.length - 1) break;
+      if (!canFallBack(budgetMs, performance.now() - startedAt)) break;
+      let result: ForwardResult;
+      try {
+        result = await cascade.forwarder.forward(escalation.chain.slice(at + 1), (client, timeoutMs) => client.infer(features, rows, timeoutMs, false), budgetMs, startedAt);
+      } catch (error) {
+        if (!(error instanceof RoutingError)) throw error;
+        attempts.push(...error.attempts);
+        this.options.logger.debug('escalation failed; answering with the previous variant', { from: current.role, error: error.message });
+        break;
+      }
+      attempts.push(...result.attempts);
+      this.options.metrics.escalations.inc({ from: current.role, to: result.role });
+      escalations += 1;
+      current = { role: result.role, answer: result.answer, cacheHit: false, attempts };
+    }
+    return { ...current, attempts, escalations };
   }
 
   /** The chosen variant's head on a cached embedding: locally when its head file is here, else on the variant. */

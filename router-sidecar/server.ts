@@ -133,6 +133,7 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     return {
       cascade: cascade.config.cascade,
       policy: cascade.policy.type,
+      policy_model: cascade.config.policy.model?.uri ?? null,
       difficulty: cascade.difficulty.source,
       requests: router.requests(),
       cache: router.cache.stats(),

@@ -4,6 +4,8 @@
 //   difficulty              the request's difficulty estimate, clamped to [0, 1]
 //   latency_budget          budget / (budget + 50 ms)
 //   min_accuracy            the accuracy floor itself
+//   <role>_p_correct        the estimated probability that the role answers correctly, for each
+//                           role in ROLES order (1 - difficulty when no estimator is loaded)
 // then for each role in ROLES order:
 //   <role>_in_flight        n / (n + 4)
 //   <role>_latency          r / (1 + r), r = EWMA latency / budget (0.5 means "at the budget")
@@ -21,6 +23,7 @@ export const FEATURE_NAMES: readonly string[] = [
   'difficulty',
   'latency_budget',
   'min_accuracy',
+  ...ROLES.map((role) => `${role}_p_correct`),
   ...ROLES.flatMap((role) => PER_ROLE.map((name) => `${role}_${name}`)),
 ];
 
@@ -41,6 +44,7 @@ export function policyFeatures(input: PolicyInput, out: Float32Array = new Float
   out[1] = squash(latencyBudgetMs, LATENCY_SCALE_MS);
   out[2] = clamp01(minAccuracy);
   let i = 3;
+  for (let r = 0; r < ROLES.length; r++) out[i++] = clamp01(input.correctness?.[r] ?? 1 - input.difficulty);
   for (const role of ROLES) {
     const load = input.load[role];
     let missing = 0;

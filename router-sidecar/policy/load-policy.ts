@@ -7,7 +7,10 @@ import type { PolicySpec } from '../../crds/types.js';
 import { HeuristicPolicy, type HeuristicOptions } from './heuristic.js';
 import { LearnedPolicy, openPolicySession, PolicyLoadError, type FallbackListener } from './learned.js';
 import type { Policy } from './policy.js';
+import { RandomPolicy } from './random.js';
+import { RoundRobinPolicy } from './round-robin.js';
 import { StaticPolicy } from './static.js';
+import { DEFAULT_CONFIDENCE_THRESHOLD, ThresholdCascadePolicy } from './threshold-cascade.js';
 import type { VariantProfiles } from './variant-profile.js';
 
 export interface LoadPolicyOptions {
@@ -18,6 +21,8 @@ export interface LoadPolicyOptions {
   /** A local copy of spec.model; defaults to spec.model.uri when that is a file:// URI. */
   modelPath?: string;
   heuristic?: HeuristicOptions;
+  /** The random policy's source, uniform in [0, 1); Math.random when omitted. */
+  random?: () => number;
 }
 
 function modelFile(spec: PolicySpec, modelPath: string | undefined): string {
@@ -37,6 +42,12 @@ export async function loadPolicy(options: LoadPolicyOptions): Promise<Policy> {
     case 'static':
       if (!spec.staticRole) throw new Error('policy.staticRole is required when policy.type is static');
       return new StaticPolicy(spec.staticRole, profiles);
+    case 'random':
+      return new RandomPolicy(profiles, options.random);
+    case 'round-robin':
+      return new RoundRobinPolicy();
+    case 'threshold-cascade':
+      return new ThresholdCascadePolicy(profiles, spec.confidenceThreshold ?? DEFAULT_CONFIDENCE_THRESHOLD);
     case 'learned':
       try {
         const file = modelFile(spec, options.modelPath);

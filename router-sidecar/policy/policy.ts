@@ -4,15 +4,19 @@
 import type { PolicyType, Role, SlaSpec } from '../../crds/types.js';
 import type { LoadSnapshot } from '../load/load-tracker.js';
 
-/** Per-request SLA hints; each one present replaces the cascade's value for that request. */
+/** Per-request hints; each SLA hint present replaces the cascade's value for that request. */
 export interface RequestHints {
   latencyBudgetMs?: number;
   minAccuracy?: number;
+  /** Serve with this role (x-cascade-variant): the router skips the policy. */
+  variant?: Role;
 }
 
 export interface PolicyInput {
   /** Estimated difficulty of this input: 0 easy .. 1 hard. */
   difficulty: number;
+  /** Estimated probability that each role answers this input correctly (ROLES order), when a trained estimator is loaded. */
+  correctness?: readonly number[];
   load: LoadSnapshot;
   sla: SlaSpec;
   hints?: RequestHints;
@@ -25,7 +29,19 @@ export type DecisionReason =
   | 'most-accurate-within-latency'
   | 'least-loaded'
   | 'static'
-  | 'learned';
+  | 'learned'
+  | 'random'
+  | 'round-robin'
+  | 'threshold-cascade'
+  /** Not a policy's: the request named its variant (x-cascade-variant). */
+  | 'pinned';
+
+/** Escalate while unsure: ask the next role of `chain` while the answer's top-class probability is below `belowConfidence`. */
+export interface Escalation {
+  /** Roles in escalation order, the decision's role first. */
+  chain: readonly Role[];
+  belowConfidence: number;
+}
 
 export interface PolicyDecision {
   role: Role;
@@ -33,6 +49,8 @@ export interface PolicyDecision {
   ranked: readonly Role[];
   /** A short fixed code, usable as a metric label. */
   reason: DecisionReason;
+  /** Present for cascading policies: the router asks further roles while the answer is unsure. */
+  escalation?: Escalation;
 }
 
 export interface Policy {

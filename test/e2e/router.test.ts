@@ -84,6 +84,7 @@ describe('router (variant servers and router as real processes)', function () {
       ['oversized body', () => post(url, JSON.stringify({ features: [rows[0]], pad: 'x'.repeat(100_000) })), 413, /request body is larger than the limit of 65536 bytes/],
       ['bad latency hint', () => predict(cascade, rows[0]!, { 'x-latency-budget-ms': '-3' }), 400, /x-latency-budget-ms must be a positive number/],
       ['bad accuracy hint', () => predict(cascade, rows[0]!, { 'x-min-accuracy': '1.5' }), 400, /x-min-accuracy must be a fraction/],
+      ['bad variant hint', () => predict(cascade, rows[0]!, { 'x-cascade-variant': 'tiny' }), 400, /x-cascade-variant must be one of quantized, pruned, distilled, full, got "tiny"/],
       ['unknown model', () => post(`${cascade.router.url}/v2/models/nope/infer`, '{}'), 404, /unknown model "nope"/],
       ['wrong datatype', () => post(`${cascade.router.url}/v2/models/fraud-scorer/infer`, JSON.stringify({ inputs: [{ name: 'features', shape: [1, 32], datatype: 'INT32', data: rows[0] }] })), 400, /datatype/],
     ];
@@ -225,6 +226,62 @@ describe('router policy fallback', function () {
     assert.equal((await getJson(`${cascade.router.url}/status`)).policy, 'heuristic');
     const metrics = await (await request(`${cascade.router.url}/metrics`)).body.text();
     assert.match(metrics, /inference_cascade_router_policy_fallback_total\{reason="unreadable-model"\} 1/);
+  });
+});
+
+describe('router baselines (threshold-cascade escalation, pinned variants)', function () {
+  this.timeout(60_000);
+  let cascade: LocalCascade;
+  const metricsText = async () => (await request(`${cascade.router.url}/metrics`)).body.text();
+  const escalations = (text: string) =>
+    [...text.matchAll(/inference_cascade_router_escalations_total\{from="(\w+)",to="(\w+)"\} (\d+)/g)].map(([, from, to, count]) => ({ from: from!, to: to!, count: Number(count) }));
+
+  before(async () => {
+    cascade = await startLocalCascade({
+      cascadeFile: CASCADE_FILE,
+      // Nearly every answer is below this, so requests escalate.
+      adjust: (config) => {
+        config.policy = { type: 'threshold-cascade', confidenceThreshold: 0.999999 };
+      },
+    });
+  });
+  after(async () => {
+    await cascade?.stop();
+  });
+
+  it('escalates unsure answers to more costly variants and counts each escalation', async () => {
+    const served: string[] = [];
+    for (const row of features(30, 11)) {
+      const reply = await predict(cascade, row);
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      served.push(reply.body.variant as string);
+    }
+    const text = await metricsText();
+    const counted = escalations(text);
+    assert.ok(counted.length > 0, 'no escalation counted');
+    assert.ok(counted.every((e) => e.from !== e.to && e.count > 0));
+    const targets = new Set(counted.map((e) => e.to));
+    assert.ok(served.some((variant) => targets.has(variant)), `served ${served.join(', ')}`);
+    assert.match(text, /inference_cascade_router_policy_decisions_total\{variant="\w+",reason="threshold-cascade"\} 30/);
+  });
+
+  it('serves a pinned variant on /predict and OIP v2 infer without the policy or escalation', async () => {
+    const before = escalations(await metricsText()).reduce((sum, e) => sum + e.count, 0);
+    const row = features(1, 12)[0]!;
+    const pinned = await predict(cascade, row, { 'x-cascade-variant': 'distilled' });
+    assert.equal(pinned.status, 200, JSON.stringify(pinned.body));
+    assert.equal(pinned.body.variant, 'distilled');
+    const oip = await post(
+      `${cascade.router.url}/v2/models/fraud-scorer/infer`,
+      JSON.stringify({ inputs: [{ name: 'features', shape: [1, 32], datatype: 'FP32', data: row }] }),
+      { 'x-cascade-variant': 'pruned' },
+    );
+    assert.equal(oip.status, 200, JSON.stringify(oip.body));
+    assert.equal((oip.body.parameters as Record<string, unknown>).variant, 'pruned');
+    const text = await metricsText();
+    assert.match(text, /inference_cascade_router_policy_decisions_total\{variant="distilled",reason="pinned"\} 1/);
+    assert.match(text, /inference_cascade_router_policy_decisions_total\{variant="pruned",reason="pinned"\} 1/);
+    assert.equal(escalations(text).reduce((sum, e) => sum + e.count, 0), before, 'pinned requests do not escalate');
   });
 });
 

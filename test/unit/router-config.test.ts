@@ -64,6 +64,14 @@ describe('router config', () => {
     assert.deepEqual(config.policy, { type: 'learned', model: { uri: 'file:///p.onnx', version: '7' }, staticRole: 'full' });
   });
 
+  it('accepts the baseline policy types and a confidence threshold', () => {
+    for (const type of ['random', 'round-robin', 'threshold-cascade']) {
+      assert.deepEqual(parseRouterConfig(mutated((d) => { d.policy = { type }; }), 'router.json').policy, { type });
+    }
+    const config = parseRouterConfig(mutated((d) => { d.policy = { type: 'threshold-cascade', confidenceThreshold: 0.75 }; }), 'router.json');
+    assert.deepEqual(config.policy, { type: 'threshold-cascade', confidenceThreshold: 0.75 });
+  });
+
   it('accepts a sample rate of 0 and 1 and an https endpoint', () => {
     for (const sampleRate of [0, 1]) {
       const config = parseRouterConfig(mutated((d) => { d.cache.drift.sampleRate = sampleRate; }), 'router.json');
@@ -87,7 +95,11 @@ describe('router config', () => {
     ['a non-URL endpoint', (d) => { d.variants[0].endpoint = 'not a url'; }, 'router.json: variants[0].endpoint must be an http(s) URL, got "not a url"'],
     ['a non-http endpoint', (d) => { d.variants[0].endpoint = 'grpc://x:9000'; }, 'router.json: variants[0].endpoint must be an http(s) URL, got "grpc://x:9000"'],
     ['no model version', (d) => { d.variants[1].modelVersion = 3; }, 'router.json: variants[1].modelVersion must be a non-empty string, got 3'],
-    ['an unknown policy', (d) => { d.policy.type = 'random'; }, 'router.json: policy.type must be one of learned, heuristic, static, got "random"'],
+    ['an unknown policy', (d) => { d.policy.type = 'oracle'; }, 'router.json: policy.type must be one of learned, heuristic, static, random, round-robin, threshold-cascade, got "oracle"'],
+    ['a confidence threshold of 0', (d) => { d.policy = { type: 'threshold-cascade', confidenceThreshold: 0 }; }, 'router.json: policy.confidenceThreshold must be in (0, 1), got 0'],
+    ['a confidence threshold of 1', (d) => { d.policy = { type: 'threshold-cascade', confidenceThreshold: 1 }; }, 'router.json: policy.confidenceThreshold must be in (0, 1), got 1'],
+    ['a negative confidence threshold', (d) => { d.policy.confidenceThreshold = -0.2; }, 'router.json: policy.confidenceThreshold must be in (0, 1), got -0.2'],
+    ['a string confidence threshold', (d) => { d.policy = { type: 'threshold-cascade', confidenceThreshold: '0.9' }; }, 'router.json: policy.confidenceThreshold must be a number, got "0.9"'],
     ['static without a role', (d) => { d.policy = { type: 'static' }; }, 'router.json: policy.staticRole is required when policy.type is static'],
     ['learned without a model', (d) => { d.policy = { type: 'learned' }; }, 'router.json: policy.model is required when policy.type is learned'],
     ['a model without a uri', (d) => { d.policy = { type: 'learned', model: {} }; }, 'router.json: policy.model.uri must be a non-empty string, got nothing'],

@@ -13,7 +13,10 @@ import { LearnedPolicy, openPolicySession, PolicyLoadError, rankByScore, type Po
 import { loadPolicy } from '../../router-sidecar/policy/load-policy.js';
 import { buildLinearPolicyGraph } from '../../router-sidecar/policy/policy-graph.js';
 import { effectiveSla, type PolicyInput } from '../../router-sidecar/policy/policy.js';
+import { RandomPolicy } from '../../router-sidecar/policy/random.js';
+import { RoundRobinPolicy } from '../../router-sidecar/policy/round-robin.js';
 import { StaticPolicy } from '../../router-sidecar/policy/static.js';
+import { DEFAULT_CONFIDENCE_THRESHOLD, ThresholdCascadePolicy } from '../../router-sidecar/policy/threshold-cascade.js';
 import {
   loadVariantProfiles, profileFromCard, VariantProfileError, withRelativeCosts, type VariantProfiles,
 } from '../../router-sidecar/policy/variant-profile.js';
@@ -68,9 +71,9 @@ describe('effectiveSla', () => {
 });
 
 describe('policyFeatures', () => {
-  it('has a fixed, documented order: three request features then six per role in ROLES order', () => {
-    assert.equal(FEATURE_COUNT, 3 + 6 * ROLES.length);
-    assert.deepEqual(FEATURE_NAMES.slice(0, 4), ['difficulty', 'latency_budget', 'min_accuracy', 'quantized_in_flight']);
+  it('has a fixed, documented order: three request features, one correctness estimate per role, then six load features per role', () => {
+    assert.equal(FEATURE_COUNT, 3 + 7 * ROLES.length);
+    assert.deepEqual(FEATURE_NAMES.slice(0, 8), ['difficulty', 'latency_budget', 'min_accuracy', 'quantized_p_correct', 'pruned_p_correct', 'distilled_p_correct', 'full_p_correct', 'quantized_in_flight']);
     assert.deepEqual(FEATURE_NAMES.slice(-6), ['full_in_flight', 'full_latency', 'full_error_rate', 'full_queue_depth', 'full_cpu', 'full_signals_missing']);
     assert.equal(new Set(FEATURE_NAMES).size, FEATURE_COUNT);
   });
@@ -101,6 +104,13 @@ describe('policyFeatures', () => {
       load: loadWith({ full: { inFlight: 1e6, latencyMs: 1e9, errorRate: 3, queueDepth: 1e9, cpuUtilization: 4 }, pruned: { cpuUtilization: -1, latencyMs: 0 } }),
     }));
     for (const [i, value] of features.entries()) assert.ok(value >= 0 && value <= 1, `${FEATURE_NAMES[i]} = ${value}`);
+  });
+
+  it('carries the correctness estimates, or 1 - difficulty for every role without an estimator', () => {
+    const estimated = policyFeatures(input({ difficulty: 0.3, correctness: [0.9, 0.8, 0.7, 0.95] }));
+    assert.deepEqual(ROLES.map((role) => estimated[FEATURE_NAMES.indexOf(`${role}_p_correct`)]), [0.9, 0.8, 0.7, 0.95].map(Math.fround));
+    const fallback = policyFeatures(input({ difficulty: 0.25 }));
+    assert.deepEqual(ROLES.map((role) => fallback[FEATURE_NAMES.indexOf(`${role}_p_correct`)]), [0.75, 0.75, 0.75, 0.75]);
   });
 
   it('counts partly missing signals', () => {
@@ -359,5 +369,151 @@ describe('learned policy', () => {
   it('rejects a graph builder input of the wrong size', () => {
     assert.throws(() => buildLinearPolicyGraph({ weight: new Float32Array(3), bias: new Float32Array(4) }), RangeError);
     assert.throws(() => buildLinearPolicyGraph({ weight: new Float32Array(FEATURE_COUNT * 4), bias: new Float32Array(2) }), RangeError);
+  });
+});
+
+// PROFILES by ascending relativeCost: distilled 0.1, pruned 0.3, quantized 0.5, full 1.
+
+describe('RandomPolicy', () => {
+  const cases: [string, number, ReadonlySet<Role> | undefined, Role[]][] = [
+    ['the first role for a draw of 0', 0, undefined, ['quantized', 'distilled', 'pruned', 'full']],
+    ['the role at the drawn index, the rest cheapest first', 0.5, undefined, ['distilled', 'pruned', 'quantized', 'full']],
+    ['the last role for a draw just below 1', 0.999, undefined, ['full', 'distilled', 'pruned', 'quantized']],
+    ['the last role for a draw of 1 (out of contract)', 1, undefined, ['full', 'distilled', 'pruned', 'quantized']],
+    ['the first role for a NaN draw', NaN, undefined, ['quantized', 'distilled', 'pruned', 'full']],
+    ['among allowed roles only', 0.6, new Set<Role>(['pruned', 'full']), ['full', 'pruned']],
+    ['the first allowed role of a subset', 0.2, new Set<Role>(['full', 'quantized', 'distilled']), ['quantized', 'distilled', 'full']],
+    ['the single allowed role, whatever the draw', 0.9, new Set<Role>(['quantized']), ['quantized']],
+    ['among every role when none is allowed', 0.3, new Set<Role>(), ['pruned', 'distilled', 'quantized', 'full']],
+  ];
+  for (const [what, draw, allowed, ranked] of cases) {
+    it(`picks ${what}`, () => {
+      const policy = new RandomPolicy(PROFILES, () => draw);
+      const decision = policy.decide(input(allowed ? { allowed } : {}));
+      assert.deepEqual(decision, { role: ranked[0], ranked, reason: 'random' });
+    });
+  }
+
+  it('draws uniformly over the allowed roles', () => {
+    let state = 42;
+    const lcg = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const policy = new RandomPolicy(PROFILES, lcg);
+    const allowed = new Set<Role>(['quantized', 'distilled', 'full']);
+    const counts = new Map<Role, number>();
+    for (let i = 0; i < 3000; i++) {
+      const { role } = policy.decide(input({ allowed }));
+      counts.set(role, (counts.get(role) ?? 0) + 1);
+    }
+    assert.deepEqual([...counts.keys()].sort(), ['distilled', 'full', 'quantized']);
+    for (const [role, count] of counts) assert.ok(count > 850 && count < 1150, `${role} drawn ${count} times of 3000`);
+  });
+
+  it('uses Math.random by default and ignores difficulty and load', () => {
+    const policy = new RandomPolicy(PROFILES);
+    assert.equal(policy.type, 'random');
+    for (let i = 0; i < 50; i++) {
+      const decision = policy.decide(input({ difficulty: i / 50, load: loadWith({ full: { inFlight: i } }) }));
+      assert.ok(ROLES.includes(decision.role));
+      assert.equal(decision.ranked.length, 4);
+      assert.equal(decision.escalation, undefined);
+    }
+  });
+});
+
+describe('RoundRobinPolicy', () => {
+  const all = undefined;
+  const only = (...roles: Role[]) => new Set<Role>(roles);
+  // Each step: the allowed roles, then the expected ranking (the choice first).
+  const scenarios: [string, [ReadonlySet<Role> | undefined, Role[]][]][] = [
+    ['cycles ROLES order and wraps around', [
+      [all, ['quantized', 'pruned', 'distilled', 'full']],
+      [all, ['pruned', 'distilled', 'full', 'quantized']],
+      [all, ['distilled', 'full', 'quantized', 'pruned']],
+      [all, ['full', 'quantized', 'pruned', 'distilled']],
+      [all, ['quantized', 'pruned', 'distilled', 'full']],
+    ]],
+    ['cycles over an allowed subset', [
+      [only('pruned', 'full'), ['pruned', 'full']],
+      [only('pruned', 'full'), ['full', 'pruned']],
+      [only('pruned', 'full'), ['pruned', 'full']],
+    ]],
+    ['keeps answering a single allowed role', [
+      [only('distilled'), ['distilled']],
+      [only('distilled'), ['distilled']],
+    ]],
+    ['skips a role that becomes unavailable and continues after the previous choice', [
+      [all, ['quantized', 'pruned', 'distilled', 'full']],
+      [only('quantized', 'distilled', 'full'), ['distilled', 'full', 'quantized']],
+      [all, ['full', 'quantized', 'pruned', 'distilled']],
+      [only('pruned'), ['pruned']],
+      [all, ['distilled', 'full', 'quantized', 'pruned']],
+    ]],
+    ['treats an empty allowed set as every role', [
+      [only(), ['quantized', 'pruned', 'distilled', 'full']],
+      [only(), ['pruned', 'distilled', 'full', 'quantized']],
+    ]],
+  ];
+  for (const [what, steps] of scenarios) {
+    it(what, () => {
+      const policy = new RoundRobinPolicy();
+      steps.forEach(([allowed, ranked], step) => {
+        const decision = policy.decide(input(allowed ? { allowed } : {}));
+        assert.deepEqual(decision, { role: ranked[0], ranked, reason: 'round-robin' }, `step ${step}`);
+      });
+    });
+  }
+});
+
+describe('ThresholdCascadePolicy', () => {
+  const cases: [string, VariantProfiles, ReadonlySet<Role> | undefined, Role[], Role[]][] = [
+    ['every role: cheapest first, up to full', PROFILES, undefined, ['distilled', 'pruned', 'quantized', 'full'], ['distilled', 'pruned', 'quantized', 'full']],
+    ['an allowed subset', PROFILES, new Set<Role>(['full', 'pruned']), ['pruned', 'full'], ['pruned', 'full']],
+    ['full not allowed: up to the most costly allowed role', PROFILES, new Set<Role>(['quantized', 'distilled']), ['distilled', 'quantized'], ['distilled', 'quantized']],
+    ['a single allowed role: nothing to escalate to', PROFILES, new Set<Role>(['quantized']), ['quantized'], ['quantized']],
+    ['no allowed role: every role', PROFILES, new Set<Role>(), ['distilled', 'pruned', 'quantized', 'full'], ['distilled', 'pruned', 'quantized', 'full']],
+    ['a role costlier than full: a fallback, not an escalation step',
+      { ...PROFILES, quantized: { ...PROFILES.quantized, relativeCost: 1 }, full: { ...PROFILES.full, relativeCost: 0.8 } },
+      undefined, ['distilled', 'pruned', 'full', 'quantized'], ['distilled', 'pruned', 'full']],
+    ['equal costs: ties in ROLES order',
+      Object.fromEntries(ROLES.map((role) => [role, { ...PROFILES[role], relativeCost: 1 }])) as unknown as VariantProfiles,
+      undefined, ['quantized', 'pruned', 'distilled', 'full'], ['quantized', 'pruned', 'distilled', 'full']],
+  ];
+  for (const [what, profiles, allowed, ranked, chain] of cases) {
+    it(`plans ${what}`, () => {
+      const decision = new ThresholdCascadePolicy(profiles).decide(input(allowed ? { allowed } : {}));
+      assert.deepEqual(decision, { role: ranked[0], ranked, reason: 'threshold-cascade', escalation: { chain, belowConfidence: 0.9 } });
+    });
+  }
+
+  it('carries the configured threshold, 0.9 by default, whatever the difficulty', () => {
+    assert.equal(DEFAULT_CONFIDENCE_THRESHOLD, 0.9);
+    const policy = new ThresholdCascadePolicy(PROFILES, 0.75);
+    assert.equal(policy.type, 'threshold-cascade');
+    for (const difficulty of [0, 1]) assert.deepEqual(policy.decide(input({ difficulty })).escalation?.belowConfidence, 0.75);
+  });
+
+  it('refuses a threshold outside (0, 1)', () => {
+    for (const threshold of [0, 1, -0.5, 1.5, NaN]) {
+      assert.throws(() => new ThresholdCascadePolicy(PROFILES, threshold), { name: 'RangeError', message: `confidenceThreshold must be in (0, 1), got ${threshold}` });
+    }
+  });
+});
+
+describe('loadPolicy with the baseline policies', () => {
+  const onFallback = () => assert.fail('no fallback expected');
+
+  it('builds random, round-robin and threshold-cascade from the spec', async () => {
+    const { logger } = quietLogger();
+    const random = await loadPolicy({ spec: { type: 'random' }, profiles: PROFILES, logger, onFallback, random: () => 0.99 });
+    assert.ok(random instanceof RandomPolicy);
+    assert.equal((await random.decide(input())).role, 'full');
+    const roundRobin = await loadPolicy({ spec: { type: 'round-robin' }, profiles: PROFILES, logger, onFallback });
+    assert.ok(roundRobin instanceof RoundRobinPolicy);
+    assert.deepEqual([await roundRobin.decide(input()), await roundRobin.decide(input())].map((d) => d.role), ['quantized', 'pruned']);
+    const cascade = await loadPolicy({ spec: { type: 'threshold-cascade' }, profiles: PROFILES, logger, onFallback });
+    assert.ok(cascade instanceof ThresholdCascadePolicy);
+    assert.equal(cascade.confidenceThreshold, 0.9);
+    const strict = await loadPolicy({ spec: { type: 'threshold-cascade', confidenceThreshold: 0.99 }, profiles: PROFILES, logger, onFallback });
+    assert.equal((await strict.decide(input())).escalation?.belowConfidence, 0.99);
   });
 });
