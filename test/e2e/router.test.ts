@@ -229,6 +229,39 @@ describe('router policy fallback', function () {
   });
 });
 
+describe('router with the shipped learned policy', function () {
+  this.timeout(60_000);
+  let cascade: LocalCascade;
+  after(async () => {
+    await cascade?.stop();
+  });
+
+  it('loads policy.onnx with the estimator beside it and routes by its scores', async () => {
+    const file = path.join(ROOT, 'models', 'sessions-32', 'policy', 'policy.onnx');
+    cascade = await startLocalCascade({
+      cascadeFile: CASCADE_FILE,
+      adjust: (config) => {
+        config.policy = { type: 'learned', model: { uri: pathToFileURL(file).href } };
+        config.cache = { ...config.cache, enabled: false };
+      },
+    });
+    const status = await getJson(`${cascade.router.url}/status`);
+    assert.equal(status.policy, 'learned');
+    assert.equal(status.difficulty, 'trained-estimator');
+    const served = new Set<string>();
+    for (const row of features(60)) {
+      const reply = await predict(cascade, row);
+      assert.equal(reply.status, 200);
+      served.add(String(reply.body.variant));
+    }
+    // The shipped policy sends easy requests to the distilled model and harder ones elsewhere.
+    assert.ok(served.has('distilled') && served.size >= 2, `served by ${[...served].join(', ')}`);
+    const metrics = await (await request(`${cascade.router.url}/metrics`)).body.text();
+    assert.match(metrics, /inference_cascade_router_policy_decisions_total\{[^}]*reason="learned"[^}]*\} \d+/);
+    assert.doesNotMatch(metrics, /policy_fallback_total\{reason="inference-error"\} [1-9]/);
+  });
+});
+
 describe('router baselines (threshold-cascade escalation, pinned variants)', function () {
   this.timeout(60_000);
   let cascade: LocalCascade;

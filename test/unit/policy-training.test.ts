@@ -70,6 +70,9 @@ describe('policy objective arithmetic', () => {
     assert.equal(convergenceIteration([10, 5, 2, 1.04, 1.01, 1], 0.05), 3);
     assert.equal(convergenceIteration([1, 1, 1], 0.05), 0);
     assert.equal(convergenceIteration([1, 2, 1, 2], 0.05), 3);
+    // Judged against the plateau (mean of the last three), one noisy last value does not reset it.
+    assert.equal(convergenceIteration([3, 1.05, 0.95, 1.04, 0.96, 1.0, 0.92], 0.1, 3), 1);
+    assert.equal(convergenceIteration([3, 1.05, 0.95, 1.04, 0.96, 1.0, 0.92], 0.05), 6);
   });
 });
 

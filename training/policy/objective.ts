@@ -117,10 +117,14 @@ export function clippedSurrogate(newLogProb: number, oldLogProb: number, advanta
   return { loss: -clipped, gradLogProb: 0 };
 }
 
-/** First iteration from which every later value stays within `tolerance` (relative) of the last one. */
-export function convergenceIteration(values: readonly number[], tolerance: number): number {
+/**
+ * First index from which every later value stays within `tolerance` (relative) of the plateau:
+ * the mean of the last `tail` values (one noisy last value must not decide it).
+ */
+export function convergenceIteration(values: readonly number[], tolerance: number, tail = 1): number {
   if (values.length === 0) return 0;
-  const final = values[values.length - 1]!;
+  const last = values.slice(-Math.max(1, tail));
+  const final = last.reduce((a, b) => a + b, 0) / last.length;
   const band = Math.abs(final) * tolerance + 1e-12;
   let first = values.length - 1;
   for (let i = values.length - 1; i >= 0; i--) {

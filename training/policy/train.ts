@@ -32,6 +32,9 @@ import { ESTIMATOR_INPUT, ESTIMATOR_OUTPUT } from '../../router-sidecar/policy/e
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 
+/** Converged: every later validation within 10% of the plateau (the mean of the last three) of the penalised validation cost. */
+export const CONVERGENCE = { tolerance: 0.1, tail: 3 } as const;
+
 export function validationEpisodes(rows: readonly number[], config: PolicyConfig, seed: number): EpisodeSpec[] {
   const random = seededRandom(seed);
   const sla = { p99LatencyMs: config.sla.p99LatencyMs, minAccuracy: config.sla.minAccuracy };
@@ -141,7 +144,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
 
   const validated = ppo.history.filter((h) => h.validation);
   const curve = validated.map((h) => penalisedCost(h.validation!, targets));
-  const convergedAt = validated[convergenceIteration(curve, 0.05)]?.iteration ?? config.ppo.iterations;
+  const convergedAt = validated[convergenceIteration(curve, CONVERGENCE.tolerance, CONVERGENCE.tail)]?.iteration ?? config.ppo.iterations;
   const training = {
     workload: config.workload,
     config: values.config,
@@ -151,8 +154,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     service_model: { cores: env.model.cores, client_cpu_ms: env.model.clientCpuMs, router_cpu_ms: env.model.routerCpuMs, variant_cpu_ms: Object.fromEntries(ROLES.map((role) => [role, env.model.variants[role].cpuMs])), relative_cost: env.costs },
     targets,
     estimator: { settings: config.estimator, validation_loss: estimator.validationLoss, heldout_calibration: estimatorCalibration },
-    ppo: { seconds: ppoSeconds, convergence_epochs: convergedAt, history: ppo.history },
-    cost_sensitive: { seconds: cscSeconds, correctness_weight: csc.correctnessWeight, search: csc.search },
+    ppo: { seconds: ppoSeconds, convergence_epochs: convergedAt, convergence_rule: 'first validation after which every later one is within 10% of the mean of the last three (penalised validation cost)', history: ppo.history },
+    cost_sensitive: { seconds: cscSeconds, epochs_per_fit: config.costSensitive.epochs, fits: csc.search.length, correctness_weight: csc.correctnessWeight, search: csc.search },
     contenders: contenders.map((c) => ({ name: c.name, validation: c.validation })),
     shipped: chosen.name,
   };
