@@ -36,6 +36,18 @@ function features(count: number, seed = 7): number[][] {
   return Array.from({ length: count }, () => Array.from((stream.next().value as SessionRequest).features));
 }
 
+/** Attempts the router made on the network to `role` (everything but "breaker-open", which never leaves the router). */
+async function networkAttempts(cascade: LocalCascade, role: string): Promise<number> {
+  const text = await (await request(`${cascade.router.url}/metrics`)).body.text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('inference_cascade_router_upstream_attempts_total{')) continue;
+    if (!line.includes(`variant="${role}"`) || line.includes('result="breaker-open"')) continue;
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
 const predict = (cascade: LocalCascade, row: number[], headers: Record<string, string> = {}) =>
   post(`${cascade.router.url}/predict`, JSON.stringify({ features: [row] }), headers);
 
@@ -112,7 +124,10 @@ describe('router (variant servers and router as real processes)', function () {
       assert.equal((await getJson(`${cascade.router.url}/status`)).breakers[busiest], 'open');
     }, { timeoutMs: 30_000, intervalMs: 10 });
     assert.deepEqual(during.filter((r) => r.status !== 200).map((r) => r.body), [], 'every request still answered');
-    assert.ok(during.slice(-20).every((r) => r.body.variant !== busiest));
+    // With its breaker open, requests no longer try the dead variant at all (no connection attempts, no timeouts).
+    const triedBefore = await networkAttempts(cascade, busiest);
+    for (let k = 0; k < 20; k++) assert.equal((await predict(cascade, rows[next++ % rows.length]!)).status, 200);
+    assert.equal(await networkAttempts(cascade, busiest), triedBefore, `requests still tried ${busiest} while its breaker was open`);
     await cascade.restart(busiest as 'distilled');
     let i = 200;
     await eventually(async () => {
