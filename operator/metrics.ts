@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectRuntimeMetrics } from '../common/default-metrics.js';
 
 /** Read at scrape time, so nothing on the reconcile path keeps gauges up to date. */
 export interface GaugeSources {
@@ -23,7 +24,7 @@ export interface OperatorMetrics {
 /** A private registry per operator instance, never the global one. */
 export function createOperatorMetrics(): OperatorMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'inference_cascade_operator_' });
+  collectRuntimeMetrics(registry, 'inference_cascade_operator_');
   const opts = { registers: [registry] };
   let sources: GaugeSources | undefined;
   return {

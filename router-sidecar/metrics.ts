@@ -1,6 +1,7 @@
 // The router's Prometheus metrics, on a private registry. Cache and breaker figures are read from
 // their owners at scrape time, so the request path only touches counters it must.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectRuntimeMetrics } from '../common/default-metrics.js';
 import { ROLES, type Role } from '../crds/types.js';
 import type { PrefixCacheStats } from './cache/prefix-cache.js';
 import type { BreakerState } from './forwarding/circuit-breaker.js';
@@ -29,7 +30,7 @@ export interface RouterMetrics {
 
 export function createRouterMetrics(): RouterMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'inference_cascade_router_' });
+  collectRuntimeMetrics(registry, 'inference_cascade_router_');
   const registers = [registry];
   let sources: ScrapeSources | undefined;
   const cacheCounter = (name: string, help: string, read: (s: PrefixCacheStats) => number) =>

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectRuntimeMetrics } from '../common/default-metrics.js';
 
 export interface VariantMetrics {
   registry: Registry;
@@ -18,7 +19,7 @@ const PREFIX = 'inference_cascade_variant_';
 /** A private registry per server instance, never the global one. */
 export function createVariantMetrics(): VariantMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  collectRuntimeMetrics(registry, PREFIX);
   const opts = { registers: [registry] };
   let queueDepthSource: (() => number) | undefined;
   const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256];

@@ -74,6 +74,11 @@ describe('helm chart on the local control plane', function () {
     assert.equal(deployment.status.availableReplicas, 2, 'pods admitted under restricted and Ready');
     const args: string[] = deployment.spec.template.spec.containers[0].args;
     assert.ok(args.includes('--leader-elect=true') && args.includes(`--lease-name=${FULLNAME}-operator`), args.join(' '));
+    const as = `--as=system:serviceaccount:${ns}:${FULLNAME}-operator`;
+    const can = (verb: string, resource: string, namespace: string) => kubectlError(['auth', 'can-i', verb, resource, '-n', namespace, as]) === undefined;
+    assert.ok(can('watch', 'inferencecascades.cascade.inference.dev', 'default') && can('patch', 'deployments.apps', 'default'), 'the operator may do its job');
+    assert.ok(can('update', 'leases.coordination.k8s.io', ns) && !can('update', 'leases.coordination.k8s.io', 'default'), 'its Lease only in the release namespace');
+    assert.ok(!can('get', 'secrets', 'default') && !can('create', 'pods', 'default'), 'and nothing it does not use');
     // No kubelet runs containers here: the operator runs as a local process with the chart's ServiceAccount token.
     operator = await startOperator({
       kubeconfig: serviceAccountKubeconfig(`${FULLNAME}-operator`, ns),
