@@ -8,11 +8,9 @@
 import { ROLES } from '../../crds/types.js';
 import { FEATURE_COUNT, policyFeatures } from '../../router-sidecar/policy/features.js';
 import { seededRandom } from '../data/random.js';
-import type { PolicyConfig } from './config.js';
-import { runEpisode, sampleEpisode, type Environment, type EpisodeSpec } from './environment.js';
+import { runEpisode, sampleEpisode, type TrainingRun } from './environment.js';
 import { Adam, minibatches, Mlp, softmaxRows } from './nn.js';
-import type { ConstraintTargets } from './objective.js';
-import { validate } from './ppo.js';
+import { validate, type ValidationResult } from './ppo.js';
 
 interface LoggedState {
   features: Float64Array;
@@ -22,17 +20,10 @@ interface LoggedState {
 export interface CostSensitiveResult {
   policy: Mlp;
   correctnessWeight: number;
-  search: { correctnessWeight: number; accuracy: number; slaViolationRate: number; meanCost: number; feasible: boolean }[];
+  search: ({ correctnessWeight: number } & ValidationResult)[];
 }
 
-export interface CostSensitiveOptions {
-  env: Environment;
-  config: PolicyConfig;
-  trainRows: readonly number[];
-  validation: readonly EpisodeSpec[];
-  targets: ConstraintTargets;
-  inputMask?: boolean[];
-  seed: number;
+export interface CostSensitiveOptions extends TrainingRun {
   log?: (message: string) => void;
 }
 

@@ -5,10 +5,26 @@ import { FEATURE_COUNT, FEATURE_NAMES, policyFeatures } from '../../router-sidec
 import type { PolicyInput } from '../../router-sidecar/policy/policy.js';
 import { seededRandom, type Random } from '../data/random.js';
 import { predictCorrectness } from './estimator.js';
+import type { PolicyConfig } from './config.js';
 import type { Mlp } from './nn.js';
+import type { ConstraintTargets } from './objective.js';
 import type { Signals } from './signals.js';
 import { arrivalTimes, simulate, type ArrivalPattern, type RowEstimates, type ServiceModel, type SimulatedPolicy, type SimulatedRequest } from './simulator.js';
 import type { TraceRows } from './trace.js';
+
+/** What every policy trainer is given. */
+export interface TrainingRun {
+  env: Environment;
+  config: PolicyConfig;
+  /** Rows of the trace used for training episodes. */
+  trainRows: readonly number[];
+  /** Fixed episodes (on held-back rows) that judge a greedy policy. */
+  validation: readonly EpisodeSpec[];
+  targets: ConstraintTargets;
+  /** Ablations: false drops that feature. */
+  inputMask?: boolean[];
+  seed: number;
+}
 
 export interface Environment {
   trace: TraceRows;

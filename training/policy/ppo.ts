@@ -6,7 +6,7 @@ import { ROLES } from '../../crds/types.js';
 import { FEATURE_COUNT, policyFeatures } from '../../router-sidecar/policy/features.js';
 import { seededRandom } from '../data/random.js';
 import type { PolicyConfig } from './config.js';
-import { greedyPolicy, runEpisode, sampleEpisode, type Environment, type EpisodeSpec } from './environment.js';
+import { greedyPolicy, runEpisode, sampleEpisode, type Environment, type EpisodeSpec, type TrainingRun } from './environment.js';
 import { Adam, logSoftmaxRows, minibatches, Mlp } from './nn.js';
 import { clippedSurrogate, gae, lagrangianReward, RunningScale, standardize, updateMultipliers, type ConstraintTargets, type Multipliers } from './objective.js';
 import { summarize, type SimulationSummary } from './simulator.js';
@@ -16,7 +16,7 @@ export interface PpoIteration {
   multipliers: Multipliers;
   train: { accuracy: number; slaViolationRate: number; meanCost: number; entropy: number; shares: Record<string, number> };
   /** Greedy policy on the fixed validation episodes, every `validationEvery` iterations. */
-  validation?: { accuracy: number; slaViolationRate: number; meanCost: number; feasible: boolean };
+  validation?: ValidationResult;
 }
 
 export interface PpoResult {
@@ -31,23 +31,22 @@ interface Step {
   value: number;
 }
 
-export interface PpoOptions {
-  env: Environment;
-  config: PolicyConfig;
-  /** Rows of the trace used for training episodes and for validation. */
-  trainRows: readonly number[];
-  validation: readonly EpisodeSpec[];
-  targets: ConstraintTargets;
-  inputMask?: boolean[];
-  seed: number;
+export interface PpoOptions extends TrainingRun {
   onIteration?: (record: PpoIteration) => void;
+}
+
+export interface ValidationResult {
+  accuracy: number;
+  slaViolationRate: number;
+  meanCost: number;
+  feasible: boolean;
 }
 
 export function meanCost(env: Environment, summary: SimulationSummary): number {
   return ROLES.reduce((sum, role) => sum + summary.shares[role] * env.costs[role], 0);
 }
 
-export function validate(env: Environment, policy: Mlp, episodes: readonly EpisodeSpec[], targets: ConstraintTargets): { accuracy: number; slaViolationRate: number; meanCost: number; feasible: boolean } {
+export function validate(env: Environment, policy: Mlp, episodes: readonly EpisodeSpec[], targets: ConstraintTargets): ValidationResult {
   let accuracy = 0;
   let violations = 0;
   let cost = 0;

@@ -21,7 +21,7 @@ import { calibration, predictCorrectness, trainEstimator } from './estimator.js'
 import { buildMlpGraph } from './mlp-graph.js';
 import type { Mlp } from './nn.js';
 import { convergenceIteration, type ConstraintTargets } from './objective.js';
-import { trainPpo, validate, type PpoIteration } from './ppo.js';
+import { trainPpo, validate, type PpoIteration, type ValidationResult } from './ppo.js';
 import { progressBar } from './progress.js';
 import { distilledSignals } from './signals.js';
 import { serviceModel } from './simulator.js';
@@ -50,7 +50,7 @@ interface Contender {
   name: string;
   method: 'ppo' | 'cost-sensitive';
   policy: Mlp;
-  validation: ReturnType<typeof validate>;
+  validation: ValidationResult;
 }
 
 function trainWithPpo(env: Environment, config: PolicyConfig, trainRows: number[], validation: EpisodeSpec[], targets: ConstraintTargets, label: string, without: FeatureGroup[] = []) {
