@@ -20,7 +20,7 @@ import { beatsAtEqualLatency, comparePaired, oracleAgreement, summarizeRun, type
 import { loadPolicyConfig, type PolicyConfig } from './config.js';
 import { driveOpenLoop, type DrivenRequest } from './drive.js';
 import { progressBar } from './progress.js';
-import { arrivalTimes, serviceModel, simulate, summarize as summarizeSimulation, type ArrivalPattern } from './simulator.js';
+import { arrivalTimes, serviceModel, simulate, summarize as summarizeSimulation, type ArrivalPattern, type SimulatedPolicy } from './simulator.js';
 import { accuracyOf } from './trace.js';
 import { loadOrRecordTraces } from './traces.js';
 import { SAMPLE_CASCADE } from './record.js';
@@ -238,9 +238,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       const real = summaries[name]![profile];
       const simulatedRuns = schedule.map((s, i) => {
         let turn = 0;
-        const policy = name === 'static-full' ? () => 'full' as Role : name === 'static-quantized' ? () => 'quantized' as Role : name === 'round-robin' ? () => ROLES[turn++ % ROLES.length]! : () => ROLES[seededRandom(i).int(ROLES.length)]!;
         const random = seededRandom(100 + i);
-        const choose = name === 'random' ? () => ROLES[random.int(ROLES.length)]! : policy;
+        const choose: SimulatedPolicy =
+          name === 'static-full' ? () => 'full' : name === 'static-quantized' ? () => 'quantized' : name === 'round-robin' ? () => ROLES[turn++ % ROLES.length]! : () => ROLES[random.int(ROLES.length)]!;
         return simulate({ trace: heldout, model, rows: s.rows, arrivals: s.arrivals[profile], sla, estimates: () => ({ difficulty: 0.5 }), policy: choose, seed: i + 1 });
       });
       const sim = summarizeSimulation(simulatedRuns.flat(), sla);
