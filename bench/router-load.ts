@@ -2,8 +2,10 @@
 // fixed rate whatever the answers do (so queueing shows up in the latencies), a closed loop of N
 // clients, and single requests that return the parsed answer.
 import { nearestRank } from '../common/stats.js';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpuMicros } from '../common/process-cpu.js';
 import { Pool } from 'undici';
+
+export { cpuMicros };
 
 /** One HTTP endpoint and the request bodies to cycle through. */
 export interface Target {
@@ -26,29 +28,6 @@ export function sorted(values: readonly number[]): Float64Array {
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(ascending: Float64Array, p: number): number {
   return nearestRank(ascending, p / 100);
-}
-
-/**
- * CPU time of a process in microseconds: the scheduler's nanosecond run time summed over its
- * threads (/proc/<pid>/task/<tid>/schedstat), else utime + stime from /proc/<pid>/stat, which
- * counts in 10 ms ticks and is too coarse for a few hundred requests.
- */
-export function cpuMicros(pid: number): number {
-  try {
-    let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      } catch {
-        // the thread exited between the listing and the read
-      }
-    }
-    if (ns > 0) return ns / 1000;
-  } catch {
-    // no schedstat: fall back to ticks
-  }
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6;
 }
 
 export function clientCpuMicros(since?: NodeJS.CpuUsage): number {

@@ -2,7 +2,7 @@
 import { nearestRank } from '../../common/stats.js';
 import { ROLES, type Role } from '../../crds/types.js';
 import type { DrivenRequest } from './drive.js';
-import { bootstrapCiPaired, mcnemar, pairedTTest, type ConfidenceInterval } from './stats.js';
+import { bootstrapCiPaired, mcnemar, mean, pairedTTest, percentileStatistic, type ConfidenceInterval } from './stats.js';
 
 export interface RunSummary {
   requests: number;
@@ -35,8 +35,7 @@ export function summarizeRun(results: readonly DrivenRequest[], budgetMs: number
   return { requests: n, accuracy: correct / n, p50Ms: nearestRank(latencies, 0.5), p99Ms: nearestRank(latencies, 0.99), slaViolationRate: violations / n, errors, shares, generatorLagShare: lagging / n };
 }
 
-const p99 = (values: readonly number[]) => nearestRank([...values].sort((a, b) => a - b), 0.99);
-const meanOf = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const p99 = percentileStatistic(0.99);
 
 export interface PairedComparison {
   /** Candidate accuracy minus baseline accuracy, with a paired bootstrap CI (requests resampled jointly). */
@@ -59,10 +58,10 @@ export function comparePaired(candidate: readonly (readonly DrivenRequest[])[], 
   const correctB = b.map((r) => (r.correct ? 1 : 0));
   const latencyA = a.map((r) => r.latencyMs);
   const latencyB = b.map((r) => r.latencyMs);
-  const accuracyDifference = bootstrapCiPaired(correctA, correctB, (x, y) => meanOf(x) - meanOf(y), { seed, resamples: 1000 });
+  const accuracyDifference = bootstrapCiPaired(correctA, correctB, (x, y) => mean(x) - mean(y), { seed, resamples: 1000 });
   const p99Ratio = bootstrapCiPaired(latencyA, latencyB, (x, y) => p99(x) / p99(y), { seed: seed + 1, resamples: 1000 });
-  const seedAccuracyA = candidate.map((run) => meanOf(run.map((r) => (r.correct ? 1 : 0))));
-  const seedAccuracyB = baseline.map((run) => meanOf(run.map((r) => (r.correct ? 1 : 0))));
+  const seedAccuracyA = candidate.map((run) => mean(run.map((r) => (r.correct ? 1 : 0))));
+  const seedAccuracyB = baseline.map((run) => mean(run.map((r) => (r.correct ? 1 : 0))));
   const seedP99A = candidate.map((run) => p99(run.map((r) => r.latencyMs)));
   const seedP99B = baseline.map((run) => p99(run.map((r) => r.latencyMs)));
   const seeds = candidate.length;

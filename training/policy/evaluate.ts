@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { renderChart } from '../../common/svg-plot.js';
 import { ROLES, type PolicySpec, type Role } from '../../crds/types.js';
-import { cpuMicros } from '../../bench/router-load.js';
+import { cpuMicros } from '../../common/process-cpu.js';
 import { startLocalCascade, type LocalCascade } from '../../scripts/standalone/local-cascade.js';
 import { ROOT } from '../../scripts/cluster/paths.js';
 import { seededRandom, shuffledIndices } from '../data/random.js';

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { ROLES, type Role } from '../../crds/types.js';
-import { cpuMicros } from '../../bench/router-load.js';
+import { cpuMicros } from '../../common/process-cpu.js';
 import { startLocalCascade, type LocalCascade } from '../../scripts/standalone/local-cascade.js';
 import { ROOT } from '../../scripts/cluster/paths.js';
 import { row, rowCount, type Dataset } from '../data/dataset.js';
