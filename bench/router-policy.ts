@@ -10,7 +10,7 @@ import { openDifficultyEstimator } from '../router-sidecar/local-models.js';
 import { HeuristicPolicy } from '../router-sidecar/policy/heuristic.js';
 import type { PolicyInput } from '../router-sidecar/policy/policy.js';
 import type { VariantProfiles } from '../router-sidecar/policy/variant-profile.js';
-import { seededRandom, type Random } from '../training/data/random.js';
+import { seededRandom, type Random } from '../common/random.js';
 import { sessionStream } from '../training/data/sessions32.js';
 import { percentile, sorted } from './router-load.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { seededRandom, type Random } from '../../training/data/random.js';
+import { seededRandom, type Random } from '../../common/random.js';
 import { buildMlpGraph, type OutputActivation } from '../../training/policy/mlp-graph.js';
 import { Adam, globalNorm, logSoftmaxRows, Mlp, sigmoid, softmaxRows, type Activation } from '../../training/policy/nn.js';
 import { sessionOptions } from '../../variant-server/runtime.js';

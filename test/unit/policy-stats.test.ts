@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { seededRandom } from '../../training/data/random.js';
+import { seededRandom } from '../../common/random.js';
 import {
   bootstrapCi, bootstrapCiPaired, bootstrapMeanDifferenceCi, bootstrapRatioCi, chiSquareSurvival, logGamma, mcnemar, mean,
   normalCdf, pairedTTest, percentileStatistic, regularizedIncompleteBeta, sampleStd, studentTCdf, studentTTwoSided,

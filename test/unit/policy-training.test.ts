@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ROLES, type Role } from '../../crds/types.js';
-import { seededRandom } from '../../training/data/random.js';
+import { seededRandom } from '../../common/random.js';
 import { cascadeOutcome, oracleRole, tuneCascadeThreshold } from '../../training/policy/baselines.js';
 import { beatsAtEqualLatency, summarizeRun } from '../../training/policy/compare.js';
 import { parsePolicyConfig, PolicyConfigError } from '../../training/policy/config.js';

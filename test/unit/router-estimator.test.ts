@@ -7,7 +7,7 @@ import { ROLES } from '../../crds/types.js';
 import { openDifficultyEstimator } from '../../router-sidecar/local-models.js';
 import { ESTIMATOR_INPUT, ESTIMATOR_OUTPUT } from '../../router-sidecar/policy/estimator-model.js';
 import { estimatorSignals } from '../../router-sidecar/policy/estimator-signals.js';
-import { seededRandom } from '../../training/data/random.js';
+import { seededRandom } from '../../common/random.js';
 import { buildMlpGraph } from '../../training/policy/mlp-graph.js';
 import { Mlp, sigmoid } from '../../training/policy/nn.js';
 import { loadVariant } from '../../variant-server/runtime.js';

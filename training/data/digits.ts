@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Split } from './dataset.js';
-import { seededRandom, shuffledIndices } from './random.js';
+import { seededRandom, shuffledIndices } from '../../common/random.js';
 
 export const DIGITS_DIM = 784;
 const require = createRequire(import.meta.url);

@@ -17,7 +17,7 @@
  *   rises linearly to 1 over `rampRequests`, and falls back to 0 at `recovery` (if given).
  */
 import type { Dataset, Split } from './dataset.js';
-import { seededRandom, type Random } from './random.js';
+import { seededRandom, type Random } from '../../common/random.js';
 
 export const SESSIONS32_DIM = 32;
 
@@ -129,13 +129,25 @@ interface Session {
   remaining: number;
 }
 
-function newSession(id: number, options: Sessions32Options, random: Random, length: number): Session {
+function newSession(id: number, options: Sessions32Options, random: Random, length: number, tenantPrefixes?: Float64Array[]): Session {
   const suffix = SESSIONS32_DIM - options.prefixLength;
   const prefix = new Float64Array(options.prefixLength);
   const centre = new Float64Array(suffix);
   for (let i = 0; i < prefix.length; i++) prefix[i] = random.gaussian();
   for (let i = 0; i < suffix; i++) centre[i] = random.gaussian();
+  if (tenantPrefixes) prefix.set(tenantPrefixes[random.int(tenantPrefixes.length)]!);
   return { id, prefix, centre, remaining: length };
+}
+
+function tenantPrefixes(tenants: StreamOptions['tenants'], options: Sessions32Options): Float64Array[] | undefined {
+  if (!tenants) return undefined;
+  if (!Number.isInteger(tenants.count) || tenants.count < 1) throw new RangeError(`tenants.count must be a positive integer, got ${tenants.count}`);
+  if (!Number.isInteger(tenants.sharedFeatures) || tenants.sharedFeatures < 1 || tenants.sharedFeatures > options.prefixLength) {
+    throw new RangeError(`tenants.sharedFeatures must be an integer from 1 to the prefix length ${options.prefixLength}, got ${tenants.sharedFeatures}`);
+  }
+  // Their own generator, so adding tenants does not shift the rest of the stream's draws.
+  const random = seededRandom(0x7e4a47 ^ tenants.count);
+  return Array.from({ length: tenants.count }, () => Float64Array.from({ length: tenants.sharedFeatures }, () => random.gaussian()));
 }
 
 export interface StreamOptions {
@@ -150,6 +162,14 @@ export interface StreamOptions {
    * lookups) is a mild covariate shift the models handle.
    */
   withinSessionSpread?: number;
+  /**
+   * Sessions grouped under tenants that share the first `sharedFeatures` prefix features (each tenant
+   * draws them once from the same N(0, 1)), so keys shorter than the session prefix collide across
+   * a tenant's sessions. The request distribution is unchanged.
+   */
+  tenants?: { count: number; sharedFeatures: number };
+  /** Probability that a request repeats its session's previous request exactly (a retry or re-score). */
+  repeatProbability?: number;
 }
 
 /** An endless stream of requests from interleaved sessions, with an optional drift schedule. */
@@ -158,27 +178,41 @@ export function* sessionStream(stream: StreamOptions, options: Sessions32Options
   const f = labelFunction(options);
   const direction = driftDirection(options);
   const spread = stream.withinSessionSpread ?? options.withinSessionSpread;
+  const tenants = tenantPrefixes(stream.tenants, options);
+  const repeatProbability = stream.repeatProbability ?? 0;
+  if (!(repeatProbability >= 0 && repeatProbability < 1)) throw new RangeError(`repeatProbability must be in [0, 1), got ${repeatProbability}`);
+  const repeats = repeatProbability > 0 ? seededRandom(stream.streamSeed ^ 0x4e9ea7) : undefined;
   let nextSessionId = 0;
   const active: Session[] = [];
+  const previous = new Map<number, SessionRequest>();
   for (let i = 0; i < stream.activeSessions; i++) {
-    active.push(newSession(nextSessionId++, options, random, stream.requestsPerSession));
+    active.push(newSession(nextSessionId++, options, random, stream.requestsPerSession, tenants));
   }
   for (let index = 0; ; index++) {
     const slot = random.int(active.length);
     const session = active[slot]!;
     const shift = driftAt(stream.drift, index);
-    const features = new Float32Array(SESSIONS32_DIM);
-    features.set(session.prefix);
-    for (let i = 0; i < session.centre.length; i++) {
-      const value = session.centre[i]! + spread * random.gaussian() + shift * direction[i]!;
-      features[options.prefixLength + i] = value;
+    const last = previous.get(session.id);
+    if (repeats && last && repeats.next() < repeatProbability) {
+      const repeated: SessionRequest = { ...last, index, features: Float32Array.from(last.features) };
+      yield repeated;
+    } else {
+      const features = new Float32Array(SESSIONS32_DIM);
+      features.set(session.prefix);
+      for (let i = 0; i < session.centre.length; i++) {
+        const value = session.centre[i]! + spread * random.gaussian() + shift * direction[i]!;
+        features[options.prefixLength + i] = value;
+      }
+      const value = f.value(features);
+      const label = value + options.labelNoise * random.gaussian() > 0 ? 1 : 0;
+      const request: SessionRequest = { index, session: session.id, features, label, margin: Math.abs(value), driftShift: shift };
+      if (repeats) previous.set(session.id, request);
+      yield request;
     }
-    const value = f.value(features);
-    const label = value + options.labelNoise * random.gaussian() > 0 ? 1 : 0;
-    yield { index, session: session.id, features, label, margin: Math.abs(value), driftShift: shift };
     session.remaining -= 1;
     if (session.remaining <= 0) {
-      active[slot] = newSession(nextSessionId++, options, random, stream.requestsPerSession);
+      previous.delete(session.id);
+      active[slot] = newSession(nextSessionId++, options, random, stream.requestsPerSession, tenants);
     }
   }
 }

@@ -7,7 +7,7 @@
 // by bisection so that the greedy policy meets the accuracy constraint on validation episodes.
 import { ROLES } from '../../crds/types.js';
 import { FEATURE_COUNT, policyFeatures } from '../../router-sidecar/policy/features.js';
-import { seededRandom } from '../data/random.js';
+import { seededRandom } from '../../common/random.js';
 import { runEpisode, sampleEpisode, type TrainingRun } from './environment.js';
 import { Adam, minibatches, Mlp, softmaxRows } from './nn.js';
 import { validate, type ValidationResult } from './ppo.js';

@@ -3,7 +3,7 @@
 import { ROLES, type Role, type SlaSpec } from '../../crds/types.js';
 import { FEATURE_COUNT, FEATURE_NAMES, policyFeatures } from '../../router-sidecar/policy/features.js';
 import type { PolicyInput } from '../../router-sidecar/policy/policy.js';
-import { seededRandom, type Random } from '../data/random.js';
+import { seededRandom, type Random } from '../../common/random.js';
 import { predictCorrectness } from './estimator.js';
 import type { PolicyConfig } from './config.js';
 import type { Mlp } from './nn.js';

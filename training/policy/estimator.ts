@@ -5,7 +5,7 @@
 // features alone predict correctness poorly (held-out AUC about 0.56 for an MLP on them, against
 // 0.82 for the distilled model's confidence alone).
 import { ROLES } from '../../crds/types.js';
-import { seededRandom, shuffledIndices } from '../data/random.js';
+import { seededRandom, shuffledIndices } from '../../common/random.js';
 import { Adam, Mlp, sigmoid, type Activation } from './nn.js';
 import type { Signals } from './signals.js';
 import { isCorrect, type TraceRows } from './trace.js';

@@ -14,7 +14,7 @@ import { ROLES, type PolicySpec, type Role } from '../../crds/types.js';
 import { cpuMicros } from '../../common/process-cpu.js';
 import { startLocalCascade, type LocalCascade } from '../../scripts/standalone/local-cascade.js';
 import { ROOT } from '../../scripts/cluster/paths.js';
-import { seededRandom, shuffledIndices } from '../data/random.js';
+import { seededRandom, shuffledIndices } from '../../common/random.js';
 import { baselinePolicies, oracleRole, tuneCascadeThreshold, type EvaluatedPolicy } from './baselines.js';
 import { beatsAtEqualLatency, comparePaired, oracleAgreement, summarizeRun, type RunSummary } from './compare.js';
 import { loadPolicyConfig, type PolicyConfig } from './config.js';

@@ -1,6 +1,6 @@
 // A small dependency-free multilayer perceptron in float64 with manual backprop and Adam, for
 // training the routing policy and the difficulty estimator. Exported to ONNX by mlp-graph.ts.
-import { shuffledIndices, type Random } from '../data/random.js';
+import { shuffledIndices, type Random } from '../../common/random.js';
 
 export type Activation = 'tanh' | 'relu';
 

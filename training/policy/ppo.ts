@@ -4,7 +4,7 @@
 // and SLA are in the state (router-sidecar/policy/features.ts).
 import { ROLES } from '../../crds/types.js';
 import { FEATURE_COUNT, policyFeatures } from '../../router-sidecar/policy/features.js';
-import { seededRandom } from '../data/random.js';
+import { seededRandom } from '../../common/random.js';
 import type { PolicyConfig } from './config.js';
 import { greedyPolicy, runEpisode, sampleEpisode, type Environment, type EpisodeSpec, type TrainingRun } from './environment.js';
 import { Adam, logSoftmaxRows, minibatches, Mlp } from './nn.js';

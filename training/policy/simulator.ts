@@ -17,7 +17,7 @@ import { ROLES, type Role, type SlaSpec } from '../../crds/types.js';
 import { LoadTracker } from '../../router-sidecar/load/load-tracker.js';
 import type { PolicyInput } from '../../router-sidecar/policy/policy.js';
 import { nearestRank } from '../../common/stats.js';
-import { seededRandom, type Random } from '../data/random.js';
+import { seededRandom, type Random } from '../../common/random.js';
 import type { ServiceProfile, TraceRows } from './trace.js';
 
 export interface VariantService {

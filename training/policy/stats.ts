@@ -10,7 +10,7 @@
  * different lengths where pairs are expected, and non-finite values (NaN, ±Infinity).
  */
 import { nearestRank } from '../../common/stats.js';
-import { seededRandom } from '../data/random.js';
+import { seededRandom } from '../../common/random.js';
 
 export interface ConfidenceInterval {
   /** The statistic on the original sample(s). */

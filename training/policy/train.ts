@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { ROLES } from '../../crds/types.js';
 import { renderChart } from '../../common/svg-plot.js';
 import { ROOT } from '../../scripts/cluster/paths.js';
-import { seededRandom, shuffledIndices } from '../data/random.js';
+import { seededRandom, shuffledIndices } from '../../common/random.js';
 import { loadPolicyConfig, type PolicyConfig } from './config.js';
 import { trainCostSensitive } from './cost-sensitive.js';
 import { buildEnvironment, featureMask, type Environment, type EpisodeSpec, type FeatureGroup } from './environment.js';
