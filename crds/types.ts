@@ -59,10 +59,30 @@ export interface RouterSpec {
   sla: SlaSpec;
 }
 
+/** enforce: the agent switches reuse and TTL; observe: it only samples, logs and reports what it would do. */
+export type DriftMode = 'enforce' | 'observe';
+/** adaptive: the agent shortens the TTL as observed risk grows (and restores it); fixed: ttlSeconds always. */
+export type TtlMode = 'adaptive' | 'fixed';
+
 export interface DriftSpec {
   metric: DriftMetric;
   threshold: number;
   sampleRate: number;
+  /** Defaults to enforce. */
+  mode?: DriftMode;
+}
+
+/**
+ * A candidate cache policy served to `fraction` of the requests and compared live with the current
+ * one on the same traffic; unset fields are the current policy's.
+ */
+export interface CacheCanarySpec {
+  fraction: number;
+  prefixLength?: number;
+  ttlSeconds?: number;
+  ttlMode?: TtlMode;
+  /** The drift risk (share of sampled would-be hits diverging beyond the threshold) a policy may have to be promoted. */
+  maxRisk?: number;
 }
 
 export interface CacheSpec {
@@ -70,7 +90,10 @@ export interface CacheSpec {
   prefixLength: number;
   ttlSeconds: number;
   maxEntries: number;
+  /** Defaults to adaptive. */
+  ttlMode?: TtlMode;
   drift: DriftSpec;
+  canary?: CacheCanarySpec;
 }
 
 export interface InferenceCascadeSpec {

@@ -93,6 +93,10 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
   metrics.setSources({
     cache: () => router.cache.stats(),
+    canary: () => {
+      const report = router.canary();
+      return report ? { verdict: report.verdict, arms: { current: report.current, canary: report.canary } } : undefined;
+    },
     breaker: (role) => router.current.breakers[role].state(),
     inFlight: (role) => load.variant(role).inFlight,
   });

@@ -3,7 +3,7 @@
 // Unknown fields are ignored: within one version the operator may add fields a router ignores.
 import { readFile } from 'node:fs/promises';
 import { ROUTER_CONFIG_VERSION, type RouterConfig, type RouterVariantEndpoint } from '../crds/router-config.js';
-import { ROLES, type CacheSpec, type DriftMetric, type PolicySpec, type PolicyType, type Role, type SlaSpec } from '../crds/types.js';
+import { ROLES, type CacheCanarySpec, type CacheSpec, type DriftMetric, type DriftMode, type TtlMode, type PolicySpec, type PolicyType, type Role, type SlaSpec } from '../crds/types.js';
 
 export class RouterConfigError extends Error {
   override name = 'RouterConfigError';
@@ -11,6 +11,8 @@ export class RouterConfigError extends Error {
 
 const POLICY_TYPES: readonly PolicyType[] = ['learned', 'heuristic', 'static', 'random', 'round-robin', 'threshold-cascade'];
 const DRIFT_METRICS: readonly DriftMetric[] = ['cosine', 'l2'];
+const DRIFT_MODES: readonly DriftMode[] = ['enforce', 'observe'];
+const TTL_MODES: readonly TtlMode[] = ['adaptive', 'fixed'];
 const MAX_CACHE_ENTRIES = 10_000_000;
 
 type Fields = Record<string, unknown>;
@@ -160,7 +162,30 @@ function cache(reader: Reader, inputDim: number): CacheSpec {
   if (threshold <= 0) drift.fail('threshold', `must be greater than 0, got ${threshold}`);
   const sampleRate = drift.number('sampleRate');
   if (sampleRate < 0 || sampleRate > 1) drift.fail('sampleRate', `must be in [0, 1], got ${sampleRate}`);
-  return { enabled, prefixLength, ttlSeconds, maxEntries, drift: { metric, threshold, sampleRate } };
+  // Fields newer than the config version default, so a router reads an older operator's config.
+  const mode = drift.has('mode') ? drift.oneOf('mode', DRIFT_MODES) : 'enforce';
+  const ttlMode = reader.has('ttlMode') ? reader.oneOf('ttlMode', TTL_MODES) : 'adaptive';
+  const spec: CacheSpec = { enabled, prefixLength, ttlSeconds, maxEntries, ttlMode, drift: { metric, threshold, sampleRate, mode } };
+  if (reader.has('canary')) spec.canary = canary(reader.object('canary'), inputDim);
+  return spec;
+}
+
+function canary(reader: Reader, inputDim: number): CacheCanarySpec {
+  const fraction = reader.number('fraction');
+  if (fraction <= 0 || fraction >= 1) reader.fail('fraction', `must be in (0, 1), got ${fraction}`);
+  const spec: CacheCanarySpec = { fraction };
+  if (reader.has('prefixLength')) {
+    spec.prefixLength = reader.integer('prefixLength', 1);
+    if (spec.prefixLength > inputDim) reader.fail('prefixLength', `must be <= inputDim (${inputDim}), got ${spec.prefixLength}`);
+  }
+  if (reader.has('ttlSeconds')) spec.ttlSeconds = reader.integer('ttlSeconds', 1);
+  if (reader.has('ttlMode')) spec.ttlMode = reader.oneOf('ttlMode', TTL_MODES);
+  if (reader.has('maxRisk')) {
+    const maxRisk = reader.number('maxRisk');
+    if (maxRisk <= 0 || maxRisk >= 1) reader.fail('maxRisk', `must be in (0, 1), got ${maxRisk}`);
+    spec.maxRisk = maxRisk;
+  }
+  return spec;
 }
 
 export function parseRouterConfig(text: string, source: string): RouterConfig {

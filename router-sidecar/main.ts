@@ -1,6 +1,7 @@
 // The router sidecar's command line: flags or environment, then startRouterApp; SIGTERM drains.
 import { parseArgs } from 'node:util';
 import { createLogger, errorMessage } from '../common/logger.js';
+import { seededRandom } from '../common/random.js';
 import { startRouterApp } from './app.js';
 
 const USAGE = `Usage: router-sidecar --config <router.json> [options]
@@ -11,6 +12,8 @@ const USAGE = `Usage: router-sidecar --config <router.json> [options]
   --max-in-flight <n>        requests in flight per variant before it counts as saturated (env MAX_IN_FLIGHT; default 64)
   --body-limit-bytes <n>     largest request body (env BODY_LIMIT_BYTES; default 4194304)
   --watch-interval-ms <n>    how often the config file is checked for changes, 0 = never (env WATCH_INTERVAL_MS; default 1000)
+  --seed <n>                 seed the router's sampling (which cache hits the drift agent checks) so runs
+                             repeat exactly (env ROUTER_SEED; default: unseeded)
   --kubeconfig <file>        report cache actions to this cluster (Events, cache-state annotation);
                              in a pod the in-cluster credentials are used without this flag
   ADMIN_TOKEN (env only)     enables /admin/* for "Authorization: Bearer <token>"`;
@@ -38,6 +41,7 @@ async function main(): Promise<void> {
         'body-limit-bytes': { type: 'string' },
         'watch-interval-ms': { type: 'string' },
         kubeconfig: { type: 'string' },
+        seed: { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
     const configPath = values.config ?? process.env.ROUTER_CONFIG;
     if (!configPath) throw new UsageError('--config (or ROUTER_CONFIG) is required');
     const modelsRoot = values['models-root'] ?? process.env.MODELS_ROOT;
+    const seedText = values.seed ?? process.env.ROUTER_SEED;
     options = {
       configPath,
       host: values.host ?? process.env.HOST ?? '0.0.0.0',
@@ -56,6 +61,7 @@ async function main(): Promise<void> {
       bodyLimitBytes: integer(values['body-limit-bytes'] ?? process.env.BODY_LIMIT_BYTES, '--body-limit-bytes (or BODY_LIMIT_BYTES)', 4 * 1024 * 1024, 1024),
       watchIntervalMs: integer(values['watch-interval-ms'] ?? process.env.WATCH_INTERVAL_MS, '--watch-interval-ms (or WATCH_INTERVAL_MS)', 1000, 0),
       ...(modelsRoot ? { modelsRoot } : {}),
+      ...(seedText !== undefined ? { random: seededRandom(integer(seedText, '--seed (or ROUTER_SEED)', 0, 0)).next } : {}),
       ...(process.env.ADMIN_TOKEN ? { adminToken: process.env.ADMIN_TOKEN } : {}),
       ...(values.kubeconfig ? { kube: { kubeconfig: values.kubeconfig } } : process.env.KUBERNETES_SERVICE_HOST ? { kube: {} } : {}),
       logger,

@@ -3,11 +3,19 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { collectRuntimeMetrics } from '../common/default-metrics.js';
 import { ROLES, type Role } from '../crds/types.js';
+import type { ArmSummary, CanaryVerdict } from './cache/canary-verdict.js';
 import type { PrefixCacheStats } from './cache/prefix-cache.js';
 import type { BreakerState } from './forwarding/circuit-breaker.js';
 
+export interface CanaryFigures {
+  verdict: CanaryVerdict;
+  arms: Record<'current' | 'canary', ArmSummary>;
+}
+
 export interface ScrapeSources {
   cache(): PrefixCacheStats;
+  /** While a canary cache policy runs. */
+  canary?(): CanaryFigures | undefined;
   breaker(role: Role): BreakerState;
   inFlight(role: Role): number;
 }
@@ -71,6 +79,45 @@ export function createRouterMetrics(): RouterMetrics {
     registers,
     collect() {
       if (sources) this.set(sources.cache().ttlMs / 1000);
+    },
+  });
+  const canaryFigures = () => sources?.canary?.();
+  new Counter({
+    name: 'inference_cascade_router_cache_canary_requests_total',
+    help: 'Requests served by each cache policy while a canary runs (arm current or canary), by whether a cached embedding answered.',
+    labelNames: ['arm', 'result'],
+    registers,
+    collect() {
+      this.reset();
+      const figures = canaryFigures();
+      if (!figures) return;
+      for (const arm of ['current', 'canary'] as const) {
+        const summary = figures.arms[arm];
+        this.inc({ arm, result: 'hit' }, summary.hits);
+        this.inc({ arm, result: 'miss' }, summary.requests - summary.hits);
+      }
+    },
+  });
+  new Gauge({
+    name: 'inference_cascade_router_cache_canary_drift_risk',
+    help: 'Share of sampled would-be hits diverging beyond the drift threshold, per cache policy while a canary runs.',
+    labelNames: ['arm'],
+    registers,
+    collect() {
+      this.reset();
+      const figures = canaryFigures();
+      if (figures) for (const arm of ['current', 'canary'] as const) this.set({ arm }, figures.arms[arm].risk);
+    },
+  });
+  new Gauge({
+    name: 'inference_cascade_router_cache_canary_verdict',
+    help: '1 for the canary comparison\'s current verdict (collecting, promote, keep-current), 0 for the others.',
+    labelNames: ['verdict'],
+    registers,
+    collect() {
+      this.reset();
+      const figures = canaryFigures();
+      if (figures) for (const verdict of ['collecting', 'promote', 'keep-current'] as const) this.set({ verdict }, figures.verdict === verdict ? 1 : 0);
     },
   });
   new Gauge({

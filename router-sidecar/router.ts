@@ -5,11 +5,15 @@
 // more costly variants while the answer is unsure.
 import type { Logger } from '../common/logger.js';
 import type { PolicyType, Role } from '../crds/types.js';
+import type { CacheSpec } from '../crds/types.js';
+import type { Clock } from './clock.js';
 import { AgentController, type AgentActionRecord, type AgentEffects } from './agent/controller.js';
-import { agentConfigFor } from './agent/decide.js';
+import type { AgentState } from './agent/decide.js';
 import { divergence } from './agent/divergence.js';
-import { prefixKey } from './cache/prefix-key.js';
-import { PrefixCache } from './cache/prefix-cache.js';
+import { CacheArm, canaryCacheSpec, samePolicy, type ArmName } from './cache/cache-arm.js';
+import { compareArms, DEFAULT_MAX_RISK, DEFAULT_VERDICT_RULE, type CanaryComparison, type CanaryVerdict } from './cache/canary-verdict.js';
+import { prefixKey, prefixShare } from './cache/prefix-key.js';
+import type { PrefixCache, PrefixCacheStats } from './cache/prefix-cache.js';
 import type { Cascade } from './cascade.js';
 import { allowedRoles } from './forwarding/circuit-breaker.js';
 import { RoutingError, type Attempt, type ForwardResult } from './forwarding/forwarder.js';
@@ -20,6 +24,9 @@ import type { LoadTracker } from './load/load-tracker.js';
 import type { RouterMetrics } from './metrics.js';
 import type { VariantAnswer } from './upstream.js';
 import { argmaxRows } from '../variant-server/tensors.js';
+
+export const CANARY_PROMOTABLE_EVENT = 'CacheCanaryPromotable';
+export const CANARY_REJECTED_EVENT = 'CacheCanaryRejected';
 
 const IGNORES_DIFFICULTY: ReadonlySet<PolicyType> = new Set<PolicyType>(['static', 'random', 'round-robin', 'threshold-cascade']);
 
@@ -70,17 +77,34 @@ export interface RouterOptions {
   /** Where the cascade's cache state is published (the operator's CacheDegraded condition). */
   reportCacheState?: (reuseEnabled: boolean, reason: string) => void | Promise<void>;
   random?: () => number;
+  /** The caches' and agents' clock; replays on simulated time inject one. */
+  clock?: Clock;
+}
+
+export interface DivergenceSample {
+  request: number;
+  divergence: number;
+  reuse: boolean;
+  arm: ArmName;
+}
+
+export interface CanaryReport extends CanaryComparison {
+  fraction: number;
+  spec: CacheSpec;
+  cache: PrefixCacheStats;
+  agent: { state: AgentState; actions: readonly AgentActionRecord[] };
 }
 
 export class Router {
   private cascade: Cascade;
-  readonly cache: PrefixCache;
-  readonly agent: AgentController;
+  private readonly currentArm: CacheArm;
+  private canaryArm: CacheArm | undefined;
+  private lastVerdict: CanaryVerdict = 'collecting';
   private requestCount = 0;
   private heldOffByAdmin = false;
   private readonly random: () => number;
   /** Recent divergence samples with the request counter, for /status and the demo's plot. */
-  private readonly divergenceLog: { request: number; divergence: number; reuse: boolean }[] = [];
+  private readonly divergenceLog: DivergenceSample[] = [];
 
   constructor(
     cascade: Cascade,
@@ -88,22 +112,17 @@ export class Router {
   ) {
     this.cascade = cascade;
     this.random = options.random ?? Math.random;
-    const cacheSpec = cascade.config.cache;
-    const ttlMs = cacheSpec.ttlSeconds * 1000;
-    this.cache = new PrefixCache({ maxEntries: cacheSpec.maxEntries, ttlMs });
-    const effects: AgentEffects = {
-      setReuse: (enabled, reason) => {
-        // An administrator's "off" stands until an administrator turns reuse back on.
-        if (enabled && this.heldOffByAdmin) return;
-        if (this.cache.setReuse(enabled, reason)) void options.reportCacheState?.(enabled, reason);
-      },
-      setTtl: (ms) => this.cache.setTtl(ms),
-      recordAction: (action) => options.metrics.agentActions.inc({ action }),
-      log: options.logger,
-      emitEvent: options.emitEvent,
-    };
-    this.agent = new AgentController({ config: agentConfigFor(cacheSpec), baseTtlMs: ttlMs, sampleRate: cacheSpec.drift.sampleRate, effects });
-    if (!cacheSpec.enabled) this.cache.setReuse(false, 'CacheDisabled');
+    this.currentArm = new CacheArm('current', cascade.config.cache, this.armEffects('current'), options.clock);
+    this.syncCanary(cascade.config.cache);
+  }
+
+  /** The current cache policy's prefix cache. */
+  get cache(): PrefixCache {
+    return this.currentArm.cache;
+  }
+
+  get agent(): AgentController {
+    return this.currentArm.agent;
   }
 
   get config() {
@@ -118,14 +137,8 @@ export class Router {
   swap(next: Cascade): Cascade {
     const previous = this.cascade;
     this.cascade = next;
-    const cache = next.config.cache;
-    if (!cache.enabled) this.cache.setReuse(false, 'CacheDisabled');
-    else if (this.cache.stats().reuseReason === 'CacheDisabled') this.cache.setReuse(true, 'CacheEnabled');
-    // The agent may have shortened the TTL; only a changed base TTL resets it.
-    if (cache.ttlSeconds !== previous.config.cache.ttlSeconds) this.cache.setTtl(cache.ttlSeconds * 1000);
-    if (cache.ttlSeconds !== previous.config.cache.ttlSeconds || JSON.stringify(cache.drift) !== JSON.stringify(previous.config.cache.drift)) {
-      this.agent.reconfigure(agentConfigFor(cache), cache.ttlSeconds * 1000, cache.drift.sampleRate);
-    }
+    this.currentArm.reconfigure(next.config.cache);
+    this.syncCanary(next.config.cache);
     return previous;
   }
 
@@ -133,20 +146,105 @@ export class Router {
     return this.requestCount;
   }
 
-  divergenceSamples(): readonly { request: number; divergence: number; reuse: boolean }[] {
+  divergenceSamples(): readonly DivergenceSample[] {
     return this.divergenceLog;
   }
 
   agentActions(): readonly AgentActionRecord[] {
-    return this.agent.actions();
+    return this.currentArm.agent.actions();
   }
 
-  /** Admin switch: turn reuse of cached embeddings off or on; the router then always computes fresh. */
+  /** The canary cache policy's comparison with the current one, while a canary is configured. */
+  canary(): CanaryReport | undefined {
+    const arm = this.canaryArm;
+    const comparison = this.compareCanary();
+    if (!arm || !comparison) return undefined;
+    return { ...comparison, fraction: this.cascade.config.cache.canary!.fraction, spec: arm.spec, cache: arm.cache.stats(), agent: { state: arm.agent.state(), actions: arm.agent.actions() } };
+  }
+
+  private compareCanary(): CanaryComparison | undefined {
+    const spec = this.cascade.config.cache.canary;
+    if (!this.canaryArm || !spec) return undefined;
+    return compareArms(this.currentArm.stats(), this.canaryArm.stats(), { ...DEFAULT_VERDICT_RULE, maxRisk: spec.maxRisk ?? DEFAULT_MAX_RISK });
+  }
+
+  /** Logs and announces (one Event) each change of the canary verdict. */
+  private checkCanaryVerdict(): void {
+    const comparison = this.compareCanary();
+    if (!comparison || comparison.verdict === this.lastVerdict) return;
+    this.lastVerdict = comparison.verdict;
+    if (comparison.verdict === 'collecting') return;
+    const reason = comparison.verdict === 'promote' ? CANARY_PROMOTABLE_EVENT : CANARY_REJECTED_EVENT;
+    this.options.logger.info('cache canary verdict', { verdict: comparison.verdict, reason: comparison.reason });
+    try {
+      const pending = this.options.emitEvent(reason, `Cache canary: ${comparison.reason}`);
+      if (pending) pending.catch(() => undefined);
+    } catch {
+      // Events are best effort; the verdict is in /status and the metrics.
+    }
+  }
+
+  /** Admin switch: turn reuse of cached embeddings off or on (every cache policy); the router then always computes fresh. */
   setCacheReuse(enabled: boolean): void {
     this.heldOffByAdmin = !enabled;
     const reason = enabled ? 'EnabledByOperator' : 'DisabledByOperator';
-    if (this.cache.setReuse(enabled, reason)) void this.options.reportCacheState?.(enabled, reason);
-    this.agent.syncReuse(enabled);
+    if (this.currentArm.cache.setReuse(enabled, reason)) void this.options.reportCacheState?.(enabled, reason);
+    this.currentArm.agent.syncReuse(enabled);
+    if (this.canaryArm) {
+      this.canaryArm.cache.setReuse(enabled, reason);
+      this.canaryArm.agent.syncReuse(enabled);
+    }
+  }
+
+  /** Drops every cached embedding (every cache policy); returns how many. Reuse settings stay. */
+  clearCache(): number {
+    let dropped = 0;
+    for (const arm of [this.currentArm, this.canaryArm]) {
+      if (!arm) continue;
+      dropped += arm.cache.stats().size;
+      arm.cache.clear();
+    }
+    return dropped;
+  }
+
+  private armEffects(name: ArmName): AgentEffects {
+    const { options } = this;
+    return {
+      setReuse: (enabled, reason) => {
+        // An administrator's "off" stands until an administrator turns reuse back on.
+        if (enabled && this.heldOffByAdmin) return;
+        const arm = name === 'current' ? this.currentArm : this.canaryArm;
+        if (!arm) return;
+        // Only the current policy's state is the cascade's; the canary's shows in /status and metrics.
+        if (arm.cache.setReuse(enabled, reason) && name === 'current') void options.reportCacheState?.(enabled, reason);
+      },
+      setTtl: (ms) => (name === 'current' ? this.currentArm : this.canaryArm)?.cache.setTtl(ms),
+      recordAction: (action) => options.metrics.agentActions.inc({ action }),
+      log: name === 'current' ? options.logger : options.logger.child({ cachePolicy: 'canary' }),
+      emitEvent: name === 'current' ? options.emitEvent : (reason, message) => options.emitEvent(reason, `Canary cache policy: ${message}`),
+    };
+  }
+
+  /** Starts, keeps or drops the canary arm to match the cache spec. */
+  private syncCanary(cache: CacheSpec): void {
+    const spec = canaryCacheSpec(cache);
+    if (!spec) {
+      this.canaryArm = undefined;
+      return;
+    }
+    if (this.canaryArm && samePolicy(this.canaryArm.spec, spec)) return;
+    this.canaryArm = new CacheArm('canary', spec, this.armEffects('canary'), this.options.clock);
+    if (this.heldOffByAdmin) this.canaryArm.cache.setReuse(false, 'DisabledByOperator');
+    this.lastVerdict = 'collecting';
+  }
+
+  /** Which cache policy serves this request: sessions (same prefix) always get the same one. */
+  private armFor(features: Float32Array): CacheArm {
+    const canary = this.canaryArm;
+    const fraction = this.cascade.config.cache.canary?.fraction;
+    if (!canary || fraction === undefined) return this.currentArm;
+    const shared = Math.min(this.currentArm.spec.prefixLength, canary.spec.prefixLength);
+    return prefixShare(features, shared) < fraction ? canary : this.currentArm;
   }
 
   async route(features: Float32Array, rows: number, hints: RequestHints | undefined): Promise<RouteResult> {
@@ -229,28 +327,35 @@ export class Router {
     const fresh = (result: ForwardResult): Served => ({ role: result.role, answer: result.answer, cacheHit: false, attempts: result.attempts });
 
     if (!config.cache.enabled || rows !== 1) return fresh(await forward());
+    const arm = this.armFor(features);
+    const { cache, agent } = arm;
     const keyFor = (role: Role) => {
       const variant = config.variants.find((v) => v.role === role)!;
-      return prefixKey({ cascade: `${config.cascade.namespace}/${config.cascade.name}`, modelVersion: variant.modelVersion, variant: role, features, prefixLength: config.cache.prefixLength });
+      return prefixKey({ cascade: `${config.cascade.namespace}/${config.cascade.name}`, modelVersion: variant.modelVersion, variant: role, features, prefixLength: arm.spec.prefixLength });
     };
     const key = keyFor(decision.role);
-    if (this.cache.reuseEnabled) {
-      const cached = this.cache.get(key);
-      if (cached && !this.agent.observer.shouldSample(this.random)) {
+    if (cache.reuseEnabled) {
+      const cached = cache.get(key);
+      if (cached && !agent.observer.shouldSample(this.random)) {
         const answer = await this.fromCache(cascade, decision.role, cached, budgetMs, startedAt);
-        if (answer) return { role: decision.role, answer, cacheHit: true, attempts: [] };
+        if (answer) {
+          arm.countRequest(true);
+          return { role: decision.role, answer, cacheHit: true, attempts: [] };
+        }
       } else if (cached) {
         // A sampled hit: compute fresh as well, compare, and answer with the fresh result.
         const result = await forward();
-        this.observe(cascade, result.role === decision.role ? cached : undefined, result.answer.embedding, request);
-        this.cache.set(result.role === decision.role ? key : keyFor(result.role), result.answer.embedding);
+        arm.countRequest(false);
+        this.observe(arm, result.role === decision.role ? cached : undefined, result.answer.embedding, request);
+        cache.set(result.role === decision.role ? key : keyFor(result.role), result.answer.embedding);
         return fresh(result);
       }
     }
-    const shadow = this.cache.reuseEnabled ? undefined : this.cache.peek(key);
+    const shadow = cache.reuseEnabled ? undefined : cache.peek(key);
     const result = await forward();
-    if (result.role === decision.role) this.observe(cascade, shadow, result.answer.embedding, request);
-    this.cache.set(result.role === decision.role ? key : keyFor(result.role), result.answer.embedding);
+    arm.countRequest(false);
+    if (result.role === decision.role) this.observe(arm, shadow, result.answer.embedding, request);
+    cache.set(result.role === decision.role ? key : keyFor(result.role), result.answer.embedding);
     return fresh(result);
   }
 
@@ -302,13 +407,14 @@ export class Router {
     }
   }
 
-  private observe(cascade: Cascade, cached: Float32Array | undefined, fresh: Float32Array, request: number): void {
+  private observe(arm: CacheArm, cached: Float32Array | undefined, fresh: Float32Array, request: number): void {
     if (!cached || cached.length !== fresh.length) return;
-    const value = divergence(cascade.config.cache.drift.metric, cached, fresh);
+    const value = divergence(arm.spec.drift.metric, cached, fresh);
     this.options.metrics.divergence.observe(value);
-    this.divergenceLog.push({ request, divergence: value, reuse: this.cache.reuseEnabled });
+    arm.countSample(value);
+    this.divergenceLog.push({ request, divergence: value, reuse: arm.cache.reuseEnabled, arm: arm.name });
     if (this.divergenceLog.length >= 40_000) this.divergenceLog.splice(0, 20_000);
-    this.agent.observe({ divergence: value, request });
+    arm.agent.observe({ divergence: value, request });
+    if (this.canaryArm) this.checkCanaryVerdict();
   }
 }
-

@@ -137,7 +137,8 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
       difficulty: cascade.difficulty.source,
       requests: router.requests(),
       cache: router.cache.stats(),
-      agent: { state: router.agent.state(), actions: router.agentActions() },
+      agent: { state: router.agent.state(), actions: router.agentActions(), enforcing: router.agent.enforcing },
+      cache_canary: router.canary() ?? null,
       breakers: Object.fromEntries(ROLES.map((role) => [role, cascade.breakers[role].state()])),
       load: options.load(),
       local_heads: Object.keys(cascade.heads),
@@ -157,6 +158,12 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     router.setCacheReuse(body.enabled);
     logger.info('cache reuse switched by an administrator', { enabled: body.enabled });
     return { reuse_enabled: router.cache.reuseEnabled };
+  });
+  app.post('/admin/cache/clear', async (request) => {
+    admin(request);
+    const dropped = router.clearCache();
+    logger.info('cache cleared by an administrator', { dropped });
+    return { dropped };
   });
   app.post('/admin/reload', async (request) => {
     admin(request);

@@ -1,7 +1,8 @@
 // Applies the agent's decisions: feeds each sample to decide(), then acts through injected effects
 // (the cache, metrics, the log, Kubernetes Events). Only changes are acted on, so a cascade that
 // stays drifted produces one "disabled" Event, not one per sample. Events are emitted for reuse
-// changes only; TTL changes are logged and counted.
+// changes only; TTL changes are logged and counted. In observe mode (drift.mode observe) the
+// decisions are made and recorded as would-be actions, and nothing is changed.
 import { errorMessage, type Logger } from '../../common/logger.js';
 import { wallClock, type Clock } from '../clock.js';
 import { decide, initialAgentState, type AgentAction, type AgentConfig, type AgentState, type Decision } from './decide.js';
@@ -28,6 +29,8 @@ export interface AgentActionRecord {
   reason: string;
   risk: number;
   ttlMs?: number;
+  /** False when the agent only observes: the action was decided but not taken. */
+  enforced: boolean;
 }
 
 export interface AgentSample {
@@ -45,6 +48,8 @@ export interface AgentControllerOptions {
   clock?: Clock;
   /** Oldest action records are dropped beyond this many. */
   maxActions?: number;
+  /** False: decide and record, change nothing (drift.mode observe). Default true. */
+  enforce?: boolean;
 }
 
 export const REUSE_DISABLED_EVENT = 'CacheReuseDisabled';
@@ -70,8 +75,8 @@ export class AgentController {
    * A reloaded config with other drift settings: new threshold, window and sample rate apply from
    * now on; the sample window starts empty, the reuse state carries over.
    */
-  reconfigure(config: AgentConfig, baseTtlMs: number, sampleRate: number): void {
-    this.options = { ...this.options, config, baseTtlMs, sampleRate };
+  reconfigure(config: AgentConfig, baseTtlMs: number, sampleRate: number, enforce = true): void {
+    this.options = { ...this.options, config, baseTtlMs, sampleRate, enforce };
     this.observer = new DriftObserver({ sampleRate, windowSize: config.windowSize });
     this.current = { ...this.current, baseTtlMs, ttlMs: Math.min(this.current.ttlMs, baseTtlMs), cleanRun: 0 };
   }
@@ -89,7 +94,7 @@ export class AgentController {
     this.current = decision.next;
     if (changed) {
       const { action, reason, risk, ttlMs } = decision;
-      this.remember({ request: sample.request, at, action: action as AppliedAction, reason, risk, ...(ttlMs !== undefined ? { ttlMs } : {}) });
+      this.remember({ request: sample.request, at, action: action as AppliedAction, reason, risk, ...(ttlMs !== undefined ? { ttlMs } : {}), enforced: this.enforcing });
     }
     return decision;
   }
@@ -102,10 +107,22 @@ export class AgentController {
     return this.history;
   }
 
-  /** Acts on the decision if it changes something; returns whether it did. */
+  get enforcing(): boolean {
+    return this.options.enforce !== false;
+  }
+
+  /** Acts on the decision if it changes something (or, observing, would); returns whether it did. */
   private apply(decision: Decision): boolean {
     const { effects } = this.options;
     const context = { action: decision.action, reason: decision.reason, risk: decision.risk };
+    if (!this.enforcing) {
+      const changes =
+        (decision.action === 'disable' && this.current.reuseEnabled) ||
+        (decision.action === 'enable' && !this.current.reuseEnabled) ||
+        (decision.action === 'set-ttl' && decision.ttlMs !== undefined && decision.ttlMs !== this.current.ttlMs);
+      if (changes) effects.log.info('cache agent would act (drift.mode observe: nothing changed)', { ...context, ...(decision.ttlMs !== undefined ? { ttlMs: decision.ttlMs } : {}) });
+      return changes;
+    }
     switch (decision.action) {
       case 'disable':
         if (!this.current.reuseEnabled) return false;

@@ -12,7 +12,8 @@
 //   fraction, so enabling cannot be followed at once by disabling.
 // - While enabled, the TTL follows risk: base × (1 - risk), with risk rounded down to steps of
 //   1 / `ttlSteps` (small wobbles do not move it) and bounded below by `minTtlMs`. It shortens as
-//   risk grows and lengthens back as risk falls.
+//   risk grows and lengthens back as risk falls. With `adaptTtl` false (ttlMode fixed) the TTL
+//   never moves and only reuse is switched.
 import type { CacheSpec } from '../../crds/types.js';
 
 export interface Observation {
@@ -38,6 +39,8 @@ export interface AgentConfig {
   minTtlMs: number;
   ttlSteps: number;
   maxObservationAgeMs: number;
+  /** Whether the TTL follows risk (ttlMode adaptive, the default). */
+  adaptTtl?: boolean;
 }
 
 export type AgentAction = 'disable' | 'enable' | 'set-ttl' | 'none';
@@ -52,7 +55,7 @@ export interface Decision {
   next: AgentState;
 }
 
-export type AgentTuning = Omit<AgentConfig, 'threshold' | 'minTtlMs'> & { minTtlFraction: number };
+export type AgentTuning = Omit<AgentConfig, 'threshold' | 'minTtlMs' | 'adaptTtl'> & { minTtlFraction: number };
 
 export const DEFAULT_AGENT_TUNING: AgentTuning = {
   windowSize: 10,
@@ -67,7 +70,12 @@ export const DEFAULT_AGENT_TUNING: AgentTuning = {
 /** The agent's configuration for a cascade's cache spec, with tuning defaults. */
 export function agentConfigFor(cache: CacheSpec, tuning: Partial<AgentTuning> = {}): AgentConfig {
   const { minTtlFraction, ...rest } = { ...DEFAULT_AGENT_TUNING, ...tuning };
-  return { ...rest, threshold: cache.drift.threshold, minTtlMs: Math.max(1, Math.round(cache.ttlSeconds * 1000 * minTtlFraction)) };
+  return {
+    ...rest,
+    threshold: cache.drift.threshold,
+    minTtlMs: Math.max(1, Math.round(cache.ttlSeconds * 1000 * minTtlFraction)),
+    adaptTtl: (cache.ttlMode ?? 'adaptive') === 'adaptive',
+  };
 }
 
 export function initialAgentState(baseTtlMs: number): AgentState {
@@ -122,7 +130,8 @@ export function decide(window: readonly Observation[], state: AgentState, config
   }
 
   if (tripped) return { action: 'disable', reason: summary, risk, next: { ...state, reuseEnabled: false, cleanRun: 0 } };
-  const ttlMs = counts.samples >= config.minSamples ? ttlForRisk(risk, state.baseTtlMs, config) : state.ttlMs;
+  const adapts = config.adaptTtl !== false && counts.samples >= config.minSamples;
+  const ttlMs = adapts ? ttlForRisk(risk, state.baseTtlMs, config) : state.ttlMs;
   if (ttlMs !== state.ttlMs) {
     return { action: 'set-ttl', reason: `${summary}: TTL ${state.ttlMs} ms -> ${ttlMs} ms`, ttlMs, risk, next: { ...state, cleanRun, ttlMs } };
   }

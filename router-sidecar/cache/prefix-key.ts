@@ -27,3 +27,27 @@ export function prefixKey({ cascade, modelVersion, variant, features, prefixLeng
   }
   return key;
 }
+
+/**
+ * A number in [0, 1) fixed by the first `prefixLength` features (rounded like the key): requests of
+ * one session land on the same side of any split, e.g. between a cache policy and its canary.
+ */
+export function prefixShare(features: ArrayLike<number>, prefixLength: number, decimals = DEFAULT_KEY_DECIMALS): number {
+  const scale = 10 ** decimals;
+  // FNV-1a over the rounded values' decimal text, then a 32-bit finalizer so close inputs spread out.
+  let hash = 0x811c9dc5;
+  const n = Math.min(prefixLength, features.length);
+  for (let i = 0; i < n; i++) {
+    const text = `${Math.round(features[i]! * scale) + 0},`;
+    for (let c = 0; c < text.length; c++) {
+      hash ^= text.charCodeAt(c);
+      hash = Math.imul(hash, 0x01000193);
+    }
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return (hash >>> 0) / 2 ** 32;
+}

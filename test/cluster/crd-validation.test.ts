@@ -26,8 +26,8 @@ describe('InferenceCascade CRD validation (real API server)', function () {
     })));
     const stored = getJson(['-n', ns, 'get', 'inferencecascade', 'valid']);
     assert.deepEqual(stored.spec.cache, {
-      enabled: true, prefixLength: 8, ttlSeconds: 60, maxEntries: 50000,
-      drift: { metric: 'cosine', threshold: 0.15, sampleRate: 0.05 },
+      enabled: true, prefixLength: 8, ttlSeconds: 60, maxEntries: 50000, ttlMode: 'adaptive',
+      drift: { metric: 'cosine', threshold: 0.15, sampleRate: 0.05, mode: 'enforce' },
     });
     assert.deepEqual(stored.spec.router.sla, { p99LatencyMs: 40, minAccuracy: 0.97 });
   });
@@ -65,6 +65,23 @@ describe('InferenceCascade CRD validation (real API server)', function () {
   it('refuses a sample rate outside (0, 1]', () => {
     rejects('rate-zero', (spec) => { spec.cache.drift.sampleRate = 0; }, 'spec.cache.drift.sampleRate: Invalid value', 'must be in (0, 1]');
     rejects('rate-big', (spec) => { spec.cache.drift.sampleRate = 1.5; }, 'spec.cache.drift.sampleRate: Invalid value', 'must be in (0, 1]');
+  });
+
+  it('accepts a canary cache policy and refuses bad canary fields, naming them', () => {
+    kubectl(['apply', '-f', '-'], toYaml(sampleCascade('canary', ns, (spec) => {
+      spec.cache.ttlMode = 'fixed';
+      spec.cache.drift.mode = 'observe';
+      spec.cache.canary = { fraction: 0.1, ttlSeconds: 10, ttlMode: 'adaptive', prefixLength: 6, maxRisk: 0.02 };
+    })));
+    const stored = getJson(['-n', ns, 'get', 'inferencecascade', 'canary']);
+    assert.deepEqual(stored.spec.cache.canary, { fraction: 0.1, ttlSeconds: 10, ttlMode: 'adaptive', prefixLength: 6, maxRisk: 0.02 });
+    rejects('canary-fraction', (spec) => { spec.cache.canary = { fraction: 1 }; }, 'spec.cache.canary.fraction: Invalid value', 'must be in (0, 1)');
+    rejects('canary-missing-fraction', (spec) => { spec.cache.canary = { ttlSeconds: 5 }; }, 'spec.cache.canary.fraction: Required value');
+    rejects('canary-prefix', (spec) => { spec.cache.canary = { fraction: 0.1, prefixLength: 32 }; }, 'spec.cache.canary.prefixLength: Invalid value', 'must be less than spec.inputDim');
+    rejects('canary-ttl', (spec) => { spec.cache.canary = { fraction: 0.1, ttlSeconds: 0 }; }, 'spec.cache.canary.ttlSeconds: Invalid value', 'must be greater than 0');
+    rejects('canary-risk', (spec) => { spec.cache.canary = { fraction: 0.1, maxRisk: 1.5 }; }, 'spec.cache.canary.maxRisk: Invalid value', 'must be in (0, 1)');
+    rejects('ttl-mode', (spec) => { spec.cache.ttlMode = 'sliding'; }, 'spec.cache.ttlMode: Unsupported value: "sliding"');
+    rejects('drift-mode', (spec) => { spec.cache.drift.mode = 'warn'; }, 'spec.cache.drift.mode: Unsupported value: "warn"');
   });
 
   it('refuses non-positive SLA values', () => {

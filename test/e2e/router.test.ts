@@ -151,6 +151,21 @@ describe('router (variant servers and router as real processes)', function () {
     assert.equal(none.status, 401);
     const wrong = await post(`${cascade.router.url}/admin/reload`, '{}', { authorization: 'Bearer nope' });
     assert.equal(wrong.status, 401);
+    const clear = await post(`${cascade.router.url}/admin/cache/clear`, '{}');
+    assert.equal(clear.status, 401);
+  });
+
+  it('an administrator can drop every cached embedding; the next identical request is computed fresh', async () => {
+    const features = JSON.stringify({ features: [Array.from({ length: 32 }, (_, i) => Math.sin(i + 0.5))] });
+    const predict = async () => (await post(`${cascade.router.url}/predict`, features)).body as { cache_hit: boolean };
+    await predict();
+    let hit = false;
+    for (let i = 0; i < 20 && !hit; i++) hit = (await predict()).cache_hit;
+    assert.ok(hit, 'a repeated request is answered from the cache');
+    const cleared = await post(`${cascade.router.url}/admin/cache/clear`, '{}', { authorization: `Bearer ${cascade.adminToken}` });
+    assert.equal(cleared.status, 200);
+    assert.ok((cleared.body as { dropped: number }).dropped >= 1);
+    assert.equal((await predict()).cache_hit, false);
   });
 
   it('hot reload under load loses no request', async () => {

@@ -157,6 +157,16 @@ describe('decide', () => {
     assert.deepEqual(ttls, [54_000, 48_000, 42_000, 48_000, 54_000, 60_000]);
   });
 
+  it('with a fixed TTL mode never moves the TTL but still disables and re-enables reuse', () => {
+    const config = { ...CONFIG, adaptTtl: false };
+    const { actions, state } = run([...repeat(CLEAN, 10), DRIFT, DRIFT, DRIFT, ...repeat(CLEAN, 10)], undefined, config);
+    assert.ok(!actions.includes('set-ttl'), actions.join(', '));
+    assert.equal(state.ttlMs, 60_000);
+    const drifted = run(repeat(DRIFT, 10), undefined, config);
+    assert.ok(drifted.actions.includes('disable'));
+    assert.equal(drifted.state.ttlMs, 60_000);
+  });
+
   it('does not move the TTL on one outlier in a full window of 20', () => {
     const config = { ...CONFIG, windowSize: 20 };
     const { actions } = run([...repeat(CLEAN, 19), DRIFT], undefined, config);
@@ -197,9 +207,10 @@ describe('decide', () => {
     const cache: CacheSpec = { enabled: true, prefixLength: 8, ttlSeconds: 60, maxEntries: 10, drift: { metric: 'cosine', threshold: 0.2, sampleRate: 0.05 } };
     assert.deepEqual(agentConfigFor(cache), {
       threshold: 0.2, minTtlMs: 6_000, windowSize: DEFAULT_AGENT_TUNING.windowSize, minSamples: 5, tripFraction: 0.5,
-      cleanRunToEnable: 30, ttlSteps: 10, maxObservationAgeMs: Infinity,
+      cleanRunToEnable: 30, ttlSteps: 10, maxObservationAgeMs: Infinity, adaptTtl: true,
     });
     assert.equal(agentConfigFor(cache, { minTtlFraction: 0.5, windowSize: 8 }).minTtlMs, 30_000);
+    assert.equal(agentConfigFor({ ...cache, ttlMode: 'fixed' }).adaptTtl, false);
   });
 });
 
@@ -319,6 +330,21 @@ describe('AgentController', () => {
     );
     assert.equal(actions[3]!.ttlMs, 36_000);
     assert.equal(agent.state().ttlMs, 60_000);
+  });
+
+  it('in observe mode records what it would do and changes nothing', () => {
+    const { effects, calls, logs } = recordingEffects();
+    const agent = new AgentController({ config: CONFIG, baseTtlMs: 60_000, sampleRate: 0.5, effects, clock: () => 0, enforce: false });
+    let request = 0;
+    for (let i = 0; i < 10; i++) agent.observe({ divergence: CLEAN, request: ++request });
+    for (let i = 0; i < 10; i++) agent.observe({ divergence: DRIFT, request: ++request });
+    for (let i = 0; i < CONFIG.cleanRunToEnable + 5; i++) agent.observe({ divergence: CLEAN, request: ++request });
+    assert.deepEqual(calls, [], 'no effect is applied');
+    const actions = agent.actions();
+    assert.ok(actions.length > 0 && actions.every((a) => a.enforced === false));
+    assert.deepEqual(actions.filter((a) => a.action !== 'set-ttl').map((a) => [a.request, a.action]), [[15, 'disable'], [32, 'enable']]);
+    assert.ok(logs.some((l) => l.message.startsWith('cache agent would act')));
+    assert.equal(agent.enforcing, false);
   });
 
   it('uses the sample time when given', () => {

@@ -50,9 +50,21 @@ describe('router config', () => {
     assert.deepEqual(config.policy, { type: 'heuristic' });
     assert.deepEqual(config.sla, { p99LatencyMs: 40, minAccuracy: 0.9 });
     assert.deepEqual(config.cache, {
-      enabled: true, prefixLength: 8, ttlSeconds: 60, maxEntries: 50000,
-      drift: { metric: 'cosine', threshold: 0.06, sampleRate: 0.1 },
+      enabled: true, prefixLength: 8, ttlSeconds: 60, maxEntries: 50000, ttlMode: 'adaptive',
+      drift: { metric: 'cosine', threshold: 0.06, sampleRate: 0.1, mode: 'enforce' },
     } satisfies RouterConfig['cache']);
+  });
+
+  it('reads the TTL mode, the drift mode and a canary cache policy', () => {
+    const config = parseRouterConfig(mutated((d) => {
+      d.cache.ttlMode = 'fixed';
+      d.cache.drift.mode = 'observe';
+      d.cache.canary = { fraction: 0.1, prefixLength: 6, ttlSeconds: 5, ttlMode: 'adaptive', maxRisk: 0.02 };
+    }), 'router.json');
+    assert.equal(config.cache.ttlMode, 'fixed');
+    assert.equal(config.cache.drift.mode, 'observe');
+    assert.deepEqual(config.cache.canary, { fraction: 0.1, prefixLength: 6, ttlSeconds: 5, ttlMode: 'adaptive', maxRisk: 0.02 });
+    assert.deepEqual(parseRouterConfig(mutated((d) => { d.cache.canary = { fraction: 0.5 }; }), 'router.json').cache.canary, { fraction: 0.5 });
   });
 
   it('ignores unknown fields and keeps optional ones', () => {
@@ -117,6 +129,15 @@ describe('router config', () => {
     ['a sample rate above 1', (d) => { d.cache.drift.sampleRate = 1.01; }, 'router.json: cache.drift.sampleRate must be in [0, 1], got 1.01'],
     ['a negative sample rate', (d) => { d.cache.drift.sampleRate = -0.1; }, 'router.json: cache.drift.sampleRate must be in [0, 1], got -0.1'],
     ['no drift block', (d) => { delete d.cache.drift; }, 'router.json: cache.drift must be an object, got nothing'],
+    ['an unknown TTL mode', (d) => { d.cache.ttlMode = 'sliding'; }, 'router.json: cache.ttlMode must be one of adaptive, fixed, got "sliding"'],
+    ['an unknown drift mode', (d) => { d.cache.drift.mode = 'warn'; }, 'router.json: cache.drift.mode must be one of enforce, observe, got "warn"'],
+    ['a canary that is not an object', (d) => { d.cache.canary = 0.1; }, 'router.json: cache.canary must be an object, got 0.1'],
+    ['a canary without a fraction', (d) => { d.cache.canary = { ttlSeconds: 5 }; }, 'router.json: cache.canary.fraction must be a number, got nothing'],
+    ['a canary fraction of 1', (d) => { d.cache.canary = { fraction: 1 }; }, 'router.json: cache.canary.fraction must be in (0, 1), got 1'],
+    ['a canary prefix longer than the input', (d) => { d.cache.canary = { fraction: 0.1, prefixLength: 33 }; }, 'router.json: cache.canary.prefixLength must be <= inputDim (32), got 33'],
+    ['a zero canary TTL', (d) => { d.cache.canary = { fraction: 0.1, ttlSeconds: 0 }; }, 'router.json: cache.canary.ttlSeconds must be an integer >= 1, got 0'],
+    ['an unknown canary TTL mode', (d) => { d.cache.canary = { fraction: 0.1, ttlMode: 'x' }; }, 'router.json: cache.canary.ttlMode must be one of adaptive, fixed, got "x"'],
+    ['a canary maxRisk of 0', (d) => { d.cache.canary = { fraction: 0.1, maxRisk: 0 }; }, 'router.json: cache.canary.maxRisk must be in (0, 1), got 0'],
   ];
   for (const [what, mutate, message] of invalid) {
     it(`rejects ${what}`, () => rejects(mutate, message));

@@ -1,85 +1,16 @@
 // The Router's escalation loop (threshold-cascade) and pinned requests (x-cascade-variant), against
 // fake variant clients behind the real forwarder, breakers, prefix cache and metrics.
 import { strict as assert } from 'node:assert';
-import type { Logger } from '../../common/logger.js';
-import type { RouterConfig } from '../../crds/router-config.js';
-import { ROLES, type Role } from '../../crds/types.js';
-import type { Cascade } from '../../router-sidecar/cascade.js';
-import { createBreakers } from '../../router-sidecar/forwarding/circuit-breaker.js';
-import { Forwarder } from '../../router-sidecar/forwarding/forwarder.js';
-import { RetryBudget } from '../../router-sidecar/forwarding/retry-budget.js';
-import { LoadTracker } from '../../router-sidecar/load/load-tracker.js';
-import { createRouterMetrics, type RouterMetrics } from '../../router-sidecar/metrics.js';
+import type { Role } from '../../crds/types.js';
+import type { RouterMetrics } from '../../router-sidecar/metrics.js';
 import type { Policy, RequestHints } from '../../router-sidecar/policy/policy.js';
 import { StaticPolicy } from '../../router-sidecar/policy/static.js';
 import { ThresholdCascadePolicy } from '../../router-sidecar/policy/threshold-cascade.js';
-import type { VariantProfiles } from '../../router-sidecar/policy/variant-profile.js';
-import { Router, topProbability } from '../../router-sidecar/router.js';
-import { UpstreamError, type VariantAnswer, type VariantClient } from '../../router-sidecar/upstream.js';
+import { topProbability } from '../../router-sidecar/router.js';
+import { UpstreamError } from '../../router-sidecar/upstream.js';
+import { fakeRouter, PROFILES, type Behaviour } from '../support/fake-router.js';
 
-// By ascending relativeCost: distilled, pruned, quantized, full.
-const PROFILES: VariantProfiles = {
-  quantized: { role: 'quantized', accuracy: 0.96, latencyMsP50: 1, latencyMsP99: 3, relativeCost: 0.5 },
-  pruned: { role: 'pruned', accuracy: 0.94, latencyMsP50: 0.6, latencyMsP99: 2, relativeCost: 0.3 },
-  distilled: { role: 'distilled', accuracy: 0.9, latencyMsP50: 0.2, latencyMsP99: 1, relativeCost: 0.1 },
-  full: { role: 'full', accuracy: 0.98, latencyMsP50: 2, latencyMsP99: 10, relativeCost: 1 },
-};
-
-const quiet = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as unknown as Logger;
-
-/** Per role: the probabilities it answers (for every row), or the error it fails with. */
-type Behaviour = Partial<Record<Role, number[] | UpstreamError>>;
-
-interface Call {
-  role: Role;
-  kind: 'infer' | 'head';
-  withEmbedding: boolean;
-}
-
-function setup(policy: Policy, behaviour: Behaviour, cacheEnabled = false) {
-  const config: RouterConfig = {
-    version: 1,
-    cascade: { name: 'c', namespace: 'ns' },
-    inputDim: 2,
-    variants: ROLES.map((role) => ({ role, name: role, endpoint: `http://${role}.invalid:8080`, modelVersion: '1' })),
-    policy: { type: policy.type },
-    sla: { p99LatencyMs: 1000, minAccuracy: 0.9 },
-    cache: { enabled: cacheEnabled, prefixLength: 2, ttlSeconds: 60, maxEntries: 100, drift: { metric: 'cosine', threshold: 0.1, sampleRate: 0 } },
-  };
-  const calls: Call[] = [];
-  const answer = (role: Role, rows: number): VariantAnswer => {
-    const outcome = behaviour[role] ?? [0.99, 0.01];
-    if (outcome instanceof UpstreamError) throw outcome;
-    const probabilities = outcome.length === 2 * rows ? outcome : Array.from({ length: rows }, () => outcome).flat();
-    return { rows, embedding: Float32Array.from([1, 2, 3]), probabilities: Float32Array.from(probabilities) };
-  };
-  const clients = Object.fromEntries(ROLES.map((role) => [role, {
-    infer: async (_features: Float32Array, rows: number, _timeoutMs: number, withEmbedding = true) => {
-      calls.push({ role, kind: 'infer', withEmbedding });
-      return answer(role, rows);
-    },
-    head: async (_embedding: Float32Array, rows: number) => {
-      calls.push({ role, kind: 'head', withEmbedding: false });
-      return answer(role, rows);
-    },
-  } as unknown as VariantClient])) as Record<Role, VariantClient>;
-  const load = new LoadTracker();
-  const breakers = createBreakers({ failureThreshold: 100 });
-  const forwarder = new Forwarder({
-    clients, breakers, load, retryBudget: new RetryBudget({ ratio: 1, minRetriesPerSecond: 1000 }),
-    maxInFlightPerVariant: 64, hardTimeoutMs: 1000, now: () => performance.now(),
-  });
-  let estimates = 0;
-  const cascade: Cascade = {
-    config, clients, heads: {}, profiles: PROFILES, policy, breakers, forwarder, active: 0,
-    difficulty: { source: 'constant', estimate: async () => { estimates += 1; return { difficulty: 0.5 }; }, close: async () => {} },
-    probeRecovering: async () => {},
-    close: async () => {},
-  };
-  const metrics = createRouterMetrics();
-  const router = new Router(cascade, { logger: quiet, metrics, load, emitEvent: () => {} });
-  return { router, metrics, calls, estimates: () => estimates };
-}
+const setup = (policy: Policy, behaviour: Behaviour, cacheEnabled = false) => fakeRouter(policy, behaviour, { cacheEnabled });
 
 async function escalations(metrics: RouterMetrics): Promise<string[]> {
   return (await metrics.escalations.get()).values.map((v) => `${v.labels.from}->${v.labels.to} ${v.value}`).sort();
