@@ -1,0 +1,243 @@
+// npm run experiment -- risk: correctness risk of reusing cached embeddings as a function of TTL and
+// prefix length K, for a fixed TTL (with and without the drift agent) and the adaptive TTL; a
+// recommended (TTL, K) per risk budget. The router's own cache code runs on simulated time over
+// the distilled variant's real answers (./replay.ts), so the grid takes seconds, not hours.
+//
+// Traffic: sessions-32 sessions under tenants that share the first 4 prefix features, 20% exact
+// repeats, and a drift episode (a slow ramp, then an abrupt return).
+import { renderChart } from '../common/svg-plot.js';
+import { renderHeatMaps } from '../common/svg-grid.js';
+import type { CacheSpec, TtlMode } from '../crds/types.js';
+import { sessionStream, type DriftSchedule, type SessionRequest, type StreamOptions } from '../training/data/sessions32.js';
+import { freshAnswers, variantDirectory } from './fresh-answers.js';
+import { replay, type RecordedRequest } from './replay.js';
+import { bestWithin, round, type TradeOffPoint } from './summary.js';
+import type { ExperimentContext, ExperimentReport } from './report.js';
+
+export type RiskMode = 'fixed' | 'fixed+agent' | 'adaptive';
+export const RISK_MODES: readonly RiskMode[] = ['fixed', 'fixed+agent', 'adaptive'];
+export const RISK_BUDGETS = [0.005, 0.01, 0.02, 0.03, 0.04, 0.05];
+
+export interface RiskSettings {
+  requests: number;
+  ratePerSecond: number;
+  ttlSeconds: number[];
+  prefixLengths: number[];
+  stream: Omit<StreamOptions, 'streamSeed'> & { drift: DriftSchedule };
+  /** The sample cascade's drift settings. */
+  threshold: number;
+  sampleRate: number;
+}
+
+export const RISK_SETTINGS: RiskSettings = {
+  requests: 16_000,
+  ratePerSecond: 200,
+  ttlSeconds: [1, 2, 5, 10, 20, 40],
+  prefixLengths: [2, 4, 6, 8, 12],
+  stream: {
+    activeSessions: 64, requestsPerSession: 80, withinSessionSpread: 0.1,
+    tenants: { count: 16, sharedFeatures: 4 }, repeatProbability: 0.2,
+    drift: { onset: 6000, rampRequests: 200, magnitude: 4, recovery: 12_000 },
+  },
+  threshold: 0.06,
+  sampleRate: 0.1,
+};
+
+export interface RiskCell {
+  ttl_seconds: number;
+  prefix_length: number;
+  mode: RiskMode;
+  hit_rate: number;
+  /** Share of all requests whose answer differs from the fresh one because of reuse. */
+  risk: number;
+  risk_on_hits: number;
+  error_rate: number;
+  fresh_error_rate: number;
+  error_increase: number;
+  divergence_cosine_p99_on_hits: number;
+  expirations: number;
+  disables: number;
+  ttl_changes: number;
+}
+
+export function cacheSpecFor(ttlSeconds: number, prefixLength: number, mode: RiskMode, settings: RiskSettings = RISK_SETTINGS): CacheSpec {
+  const ttlMode: TtlMode = mode === 'adaptive' ? 'adaptive' : 'fixed';
+  return {
+    enabled: true, prefixLength, ttlSeconds, maxEntries: 50_000, ttlMode,
+    drift: { metric: 'cosine', threshold: settings.threshold, sampleRate: settings.sampleRate, mode: mode === 'fixed' ? 'observe' : 'enforce' },
+  };
+}
+
+function quantile(values: number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export async function recordRiskTraffic(seed: number, settings: RiskSettings = RISK_SETTINGS): Promise<RecordedRequest[]> {
+  const stream = sessionStream({ ...settings.stream, streamSeed: seed });
+  const requests: SessionRequest[] = [];
+  for (let i = 0; i < settings.requests; i++) requests.push(stream.next().value as SessionRequest);
+  const answers = await freshAnswers(requests, variantDirectory('sessions-32', 'distilled'));
+  return requests.map((r, i) => ({
+    atMs: (i * 1000) / settings.ratePerSecond,
+    features: r.features,
+    label: r.label,
+    embedding: answers[i]!.embedding,
+    probabilities: answers[i]!.probabilities,
+  }));
+}
+
+export async function riskGrid(traffic: readonly RecordedRequest[], seed: number, settings: RiskSettings = RISK_SETTINGS, onCell?: (done: number, total: number) => void): Promise<RiskCell[]> {
+  const cells: RiskCell[] = [];
+  const total = settings.ttlSeconds.length * settings.prefixLengths.length * RISK_MODES.length;
+  for (const mode of RISK_MODES) {
+    for (const prefixLength of settings.prefixLengths) {
+      for (const ttlSeconds of settings.ttlSeconds) {
+        const result = await replay(traffic, cacheSpecFor(ttlSeconds, prefixLength, mode, settings), seed);
+        const n = result.requests;
+        const enforced = result.actions.filter((a) => a.enforced);
+        cells.push({
+          ttl_seconds: ttlSeconds,
+          prefix_length: prefixLength,
+          mode,
+          hit_rate: round(result.hits / n),
+          risk: round(result.disagreements / n),
+          risk_on_hits: round(result.hits > 0 ? result.disagreements / result.hits : 0),
+          error_rate: round(result.servedErrors / n),
+          fresh_error_rate: round(result.freshErrors / n),
+          error_increase: round((result.servedErrors - result.freshErrors) / n),
+          divergence_cosine_p99_on_hits: round(quantile(result.hitCosine, 0.99)),
+          expirations: result.expirations,
+          disables: enforced.filter((a) => a.action === 'disable').length,
+          ttl_changes: enforced.filter((a) => a.action === 'set-ttl').length,
+        });
+        onCell?.(cells.length, total);
+      }
+    }
+  }
+  return cells;
+}
+
+const point = (cell: RiskCell): TradeOffPoint & { cell: RiskCell } => ({ hitRate: cell.hit_rate, risk: cell.risk, cell });
+
+export interface Recommendation {
+  risk_budget: number;
+  ttl_seconds: number | null;
+  prefix_length: number | null;
+  mode: RiskMode | null;
+  hit_rate: number;
+  risk: number;
+}
+
+/** Per budget, the setting with the most reuse whose risk stays within it (null: keep the cache off). */
+export function recommend(cells: readonly RiskCell[], budgets: readonly number[] = RISK_BUDGETS): Recommendation[] {
+  return budgets.map((budget) => {
+    const best = bestWithin(cells.map(point), budget)?.cell;
+    return best
+      ? { risk_budget: budget, ttl_seconds: best.ttl_seconds, prefix_length: best.prefix_length, mode: best.mode, hit_rate: best.hit_rate, risk: best.risk }
+      : { risk_budget: budget, ttl_seconds: null, prefix_length: null, mode: null, hit_rate: 0, risk: 0 };
+  });
+}
+
+/**
+ * Adaptive TTL against every fixed-TTL setting (with or without the agent) over the given K: for each
+ * fixed setting, the most reuse an adaptive setting reaches without more risk. Adaptive "at least
+ * matches the best fixed TTL" when no fixed setting beats it by more than half a point of hit rate.
+ */
+export function adaptiveVersusFixed(cells: readonly RiskCell[], prefixLengths: readonly number[], tolerance = 0.005) {
+  const within = cells.filter((c) => prefixLengths.includes(c.prefix_length));
+  const adaptive = within.filter((c) => c.mode === 'adaptive').map(point);
+  const against = within.filter((c) => c.mode !== 'adaptive').map((fixed) => {
+    const best = bestWithin(adaptive, fixed.risk)?.cell;
+    return {
+      fixed: { mode: fixed.mode, ttl_seconds: fixed.ttl_seconds, prefix_length: fixed.prefix_length, hit_rate: fixed.hit_rate, risk: fixed.risk },
+      adaptive: best ? { ttl_seconds: best.ttl_seconds, prefix_length: best.prefix_length, hit_rate: best.hit_rate, risk: best.risk } : null,
+      margin: round((best?.hit_rate ?? 0) - fixed.hit_rate),
+    };
+  });
+  const worst = against.reduce((a, b) => (b.margin < a.margin ? b : a), against[0]!);
+  return { prefix_lengths: [...prefixLengths], tolerance, against, worst, holds: against.every((c) => c.margin >= -tolerance) };
+}
+
+/** Claim: a shorter TTL bounds staleness (lower risk) and costs recomputation (lower hit rate). */
+export function ttlClaim(cells: readonly RiskCell[], prefixLength: number) {
+  const row = cells.filter((c) => c.mode === 'fixed' && c.prefix_length === prefixLength).sort((a, b) => a.ttl_seconds - b.ttl_seconds);
+  const nonDecreasing = (values: number[]) => values.every((v, i) => i === 0 || v >= values[i - 1]! - 1e-9);
+  const risks = row.map((c) => c.risk);
+  const hits = row.map((c) => c.hit_rate);
+  return {
+    prefix_length: prefixLength,
+    ttl_seconds: row.map((c) => c.ttl_seconds),
+    risk: risks,
+    hit_rate: hits,
+    risk_grows_with_ttl: nonDecreasing(risks) && risks[risks.length - 1]! > risks[0]!,
+    hit_rate_grows_with_ttl: nonDecreasing(hits) && hits[hits.length - 1]! > hits[0]!,
+  };
+}
+
+export async function runRisk(context: ExperimentContext, settings: RiskSettings = RISK_SETTINGS): Promise<ExperimentReport> {
+  context.log(`recording the distilled variant's answers to ${settings.requests} requests (seed ${context.seed})`);
+  const traffic = await recordRiskTraffic(context.seed, settings);
+  const cells = await riskGrid(traffic, context.seed, settings, (done, total) => {
+    if (done % 10 === 0 || done === total) context.log(`replayed ${done}/${total} cache settings`);
+  });
+  const sessionK = 8;
+  const recommendations = recommend(cells);
+  const adaptive = adaptiveVersusFixed(cells, settings.prefixLengths);
+  const adaptiveAtSessionK = adaptiveVersusFixed(cells, [sessionK]);
+  const ttl = ttlClaim(cells, sessionK);
+  const json = {
+    experiment: 'risk',
+    seed: context.seed,
+    workload: 'sessions-32',
+    variant: 'distilled',
+    settings,
+    risk_definition: 'share of all requests whose answer differs from the fresh answer because a cached embedding was reused',
+    grid: cells,
+    recommendations,
+    adaptive_vs_fixed: { all_prefix_lengths: adaptive, session_prefix_length: adaptiveAtSessionK },
+    claims: { ttl_bounds_staleness: { ...ttl, holds: ttl.risk_grows_with_ttl && ttl.hit_rate_grows_with_ttl } },
+  };
+  const columns = settings.ttlSeconds.map((t) => `${t} s`);
+  const rows = settings.prefixLengths.map((k) => `K = ${k}`);
+  const grid = (mode: RiskMode, field: 'risk' | 'hit_rate') =>
+    settings.prefixLengths.map((k) => settings.ttlSeconds.map((t) => cells.find((c) => c.mode === mode && c.prefix_length === k && c.ttl_seconds === t)?.[field] ?? NaN));
+  const heat = renderHeatMaps('Correctness risk of cache reuse (sessions-32, distilled): TTL x prefix length K', [
+    { title: 'risk, fixed TTL, no agent (answers changed by reuse)', xLabel: 'TTL', yLabel: 'prefix length', columns, rows, values: grid('fixed', 'risk'), format: (v) => `${(v * 100).toFixed(2)}%` },
+    { title: 'hit rate, fixed TTL, no agent', xLabel: 'TTL', yLabel: 'prefix length', columns, rows, values: grid('fixed', 'hit_rate'), format: (v) => `${(v * 100).toFixed(1)}%` },
+    { title: 'risk, adaptive TTL with the agent', xLabel: 'TTL (base)', yLabel: 'prefix length', columns, rows, values: grid('adaptive', 'risk'), format: (v) => `${(v * 100).toFixed(2)}%` },
+    { title: 'hit rate, adaptive TTL with the agent', xLabel: 'TTL (base)', yLabel: 'prefix length', columns, rows, values: grid('adaptive', 'hit_rate'), format: (v) => `${(v * 100).toFixed(1)}%` },
+  ]);
+  const colors: Record<RiskMode, string> = { fixed: '#7f7f7f', 'fixed+agent': '#1f77b4', adaptive: '#d62728' };
+  const frontier = renderChart({
+    title: `Risk vs reuse at K = ${sessionK} over TTL ${settings.ttlSeconds.join(', ')} s (each dot one TTL)`,
+    xLabel: 'hit rate (share of requests answered from the cache; latency falls as it rises)',
+    panels: [{
+      title: 'risk (share of answers changed by reuse)',
+      yLabel: 'risk',
+      series: RISK_MODES.map((mode) => ({
+        name: mode,
+        color: colors[mode],
+        style: 'dots' as const,
+        points: cells.filter((c) => c.mode === mode && c.prefix_length === sessionK).map((c) => [c.hit_rate, c.risk] as [number, number]),
+      })),
+    }],
+  });
+  const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+  const summary = [
+    `# Experiment: correctness risk over TTL and prefix length (seed ${context.seed})`,
+    '',
+    `${settings.requests} sessions-32 requests at ${settings.ratePerSecond}/s (simulated time), 16 tenants sharing 4 prefix features, 20% exact repeats, drift from request ${settings.stream.drift.onset} (ramp ${settings.stream.drift.rampRequests}, magnitude ${settings.stream.drift.magnitude}) to ${settings.stream.drift.recovery}. The router's cache and agent code replays the distilled variant's real answers. Risk = share of requests whose answer reuse changed.`,
+    '',
+    `- **Claim "TTL bounds staleness at the cost of recomputation"** (K = ${sessionK}, fixed TTL, no agent): ${json.claims.ttl_bounds_staleness.holds ? 'confirmed' : 'not confirmed'}. TTL ${ttl.ttl_seconds.join(' / ')} s gives risk ${ttl.risk.map(pct).join(' / ')} and hit rate ${ttl.hit_rate.map(pct).join(' / ')}.`,
+    `- **Prefix length**: K below the 4 features tenants share reuses other sessions' embeddings (K = 2, TTL 10 s: risk ${pct(cells.find((c) => c.mode === 'fixed' && c.prefix_length === 2 && c.ttl_seconds === 10)?.risk ?? NaN)}); K = 12 (longer than the session prefix) only reuses exact repeats (risk ${pct(cells.find((c) => c.mode === 'fixed' && c.prefix_length === 12 && c.ttl_seconds === 10)?.risk ?? NaN)}, hit rate ${pct(cells.find((c) => c.mode === 'fixed' && c.prefix_length === 12 && c.ttl_seconds === 10)?.hit_rate ?? NaN)}).`,
+    `- **Adaptive TTL vs the best fixed TTL** (for each fixed setting, the most reuse an adaptive one reaches without more risk; tolerance ${pct(adaptive.tolerance)}): ${adaptive.holds ? 'matches or beats every fixed setting' : `does not match: worst case fixed ${adaptive.worst.fixed.mode} TTL ${adaptive.worst.fixed.ttl_seconds} s K = ${adaptive.worst.fixed.prefix_length} reaches hit rate ${pct(adaptive.worst.fixed.hit_rate)} at risk ${pct(adaptive.worst.fixed.risk)}; adaptive reaches ${adaptive.worst.adaptive ? pct(adaptive.worst.adaptive.hit_rate) : 'no reuse'} within that risk`}. At K = ${sessionK} alone: ${adaptiveAtSessionK.holds ? 'matches' : `worst margin ${pct(adaptiveAtSessionK.worst.margin)}`}.`,
+    '',
+    '| risk budget | TTL | K | mode | hit rate | risk |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...recommendations.map((r) => `| ${pct(r.risk_budget)} | ${r.ttl_seconds ?? 'cache off'} | ${r.prefix_length ?? '-'} | ${r.mode ?? '-'} | ${pct(r.hit_rate)} | ${pct(r.risk)} |`),
+  ].join('\n');
+  return { name: 'risk', json, plots: { 'risk-heatmap.svg': heat, 'risk-frontier.svg': frontier }, summary };
+}
+
