@@ -6,13 +6,14 @@
 // The experiment keeps a mirror of the router's cache (the embedding each key was last filled with)
 // so it can measure, on every hit and not only the router's samples, how far the reused embedding
 // is from the fresh one (cosine and L2) and whether reuse changed the answer.
+import { nearestRank } from '../common/stats.js';
 import { renderChart } from '../common/svg-plot.js';
 import { divergence } from '../router-sidecar/agent/divergence.js';
 import { prefixKey } from '../router-sidecar/cache/prefix-key.js';
 import { startLocalCascade } from '../scripts/standalone/local-cascade.js';
+import { drive, type RequestRecord } from '../scripts/standalone/traffic.js';
 import { sessionStream, type DriftSchedule, type SessionRequest } from '../training/data/sessions32.js';
 import path from 'node:path';
-import { Agent, request as send } from 'undici';
 import { ROOT } from '../scripts/cluster/paths.js';
 import { freshAnswers, variantDirectory, type FreshAnswer } from './fresh-answers.js';
 import type { ExperimentContext, ExperimentReport } from './report.js';
@@ -33,17 +34,9 @@ export const DRIFT_SETTINGS: {
 
 type RunName = 'with-agent' | 'without-agent' | 'control';
 
-interface Served {
-  status: number;
-  cacheHit: boolean;
-  variant: string;
-  prediction: number;
-  sentAt: number;
-}
-
 interface RunRecord {
   name: RunName;
-  served: Served[];
+  served: RequestRecord[];
   actions: { request: number; at: number; action: string; reason: string; enforced: boolean; ttlMs?: number }[];
 }
 
@@ -63,18 +56,10 @@ async function runOnce(name: RunName, requests: readonly SessionRequest[], seed:
     },
   });
   try {
-    const dispatcher = new Agent({ connections: 1 });
-    const served: Served[] = [];
-    for (const [i, r] of requests.entries()) {
-      const sentAt = Date.now();
-      const response = await send(`${local.router.url}/predict`, {
-        method: 'POST', dispatcher, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ features: [Array.from(r.features)] }),
-      });
-      const body = (await response.body.json()) as { prediction: number; variant: string; cache_hit: boolean };
-      served.push({ status: response.statusCode, cacheHit: body.cache_hit === true, variant: body.variant, prediction: body.prediction, sentAt });
-      if ((i + 1) % 2000 === 0) log(`${name}: ${i + 1}/${requests.length} requests`);
-    }
-    await dispatcher.close();
+    // One client: the router sees the requests in stream order.
+    const served = await drive(local.router.url, requests.values(), requests.length, 1, (done) => {
+      if (done % 2000 === 0) log(`${name}: ${done}/${requests.length} requests`);
+    });
     const status = (await (await fetch(`${local.router.url}/status`)).json()) as { agent: { actions: RunRecord['actions'] } };
     return { name, served, actions: status.agent.actions };
   } finally {
@@ -82,11 +67,7 @@ async function runOnce(name: RunName, requests: readonly SessionRequest[], seed:
   }
 }
 
-function quantile(values: number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
+const p99 = (values: number[]) => nearestRank([...values].sort((a, b) => a - b), 0.99);
 const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN);
 
 /** Per request: the reused embedding's divergence from the fresh one (on hits), from the cache mirror. */
@@ -97,6 +78,12 @@ function mirror(run: RunRecord, requests: readonly SessionRequest[], fresh: read
   let mismatches = 0;
   for (const [i, r] of requests.entries()) {
     const served = run.served[i]!;
+    if (served.status !== 200 || served.variant === undefined) {
+      // Failed requests neither read nor fill the router's cache.
+      cosine.push(undefined);
+      l2.push(undefined);
+      continue;
+    }
     const key = prefixKey({ cascade: 'default/fraud-scorer', modelVersion: '1', variant: served.variant, features: r.features, prefixLength: 8 });
     if (served.cacheHit) {
       const filler = filledBy.get(key);
@@ -148,8 +135,8 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
         fresh_prediction_error: round(ok.filter((i) => fresh[i]!.prediction !== requests[i]!.label).length / Math.max(1, ok.length)),
         reuse_changed_answers: round(ok.filter((i) => run.served[i]!.prediction !== fresh[i]!.prediction).length / Math.max(1, ok.length)),
         divergence_on_hits: {
-          cosine: { mean: round(mean(cos)), p99: round(quantile(cos, 0.99)) },
-          l2: { mean: round(mean(l2)), p99: round(quantile(l2, 0.99)) },
+          cosine: { mean: round(mean(cos)), p99: round(p99(cos)) },
+          l2: { mean: round(mean(l2)), p99: round(p99(l2)) },
         },
       }];
     }));
@@ -194,15 +181,13 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
     },
   };
   const window = 100;
-  const rolling = (run: RunRecord, requests: readonly SessionRequest[], value: (i: number) => number) => {
+  const rolling = (value: (i: number) => number) => {
     const points: [number, number][] = [];
     for (let start = 0; start + window <= n; start += window) {
       let sum = 0;
       for (let i = start; i < start + window; i++) sum += value(i);
       points.push([start + window / 2, sum / window]);
     }
-    void run;
-    void requests;
     return points;
   };
   const dots = (values: (number | undefined)[]) => values.flatMap((v, i) => (v === undefined || i % 3 !== 0 ? [] : [[i, v] as [number, number]]));
@@ -231,9 +216,9 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
       {
         title: `prediction error per ${window} requests`, yLabel: 'error rate',
         series: [
-          { name: 'without agent', color: '#ff7f0e', points: rolling(runs[1]!, drifted, (i) => (runs[1]!.served[i]!.prediction !== drifted[i]!.label ? 1 : 0)) },
-          { name: 'with agent', color: '#1f77b4', points: rolling(runs[0]!, drifted, (i) => (runs[0]!.served[i]!.prediction !== drifted[i]!.label ? 1 : 0)) },
-          { name: 'fresh (no reuse)', color: '#2ca02c', points: rolling(runs[0]!, drifted, (i) => (freshDrifted[i]!.prediction !== drifted[i]!.label ? 1 : 0)) },
+          { name: 'without agent', color: '#ff7f0e', points: rolling((i) => (runs[1]!.served[i]!.prediction !== drifted[i]!.label ? 1 : 0)) },
+          { name: 'with agent', color: '#1f77b4', points: rolling((i) => (runs[0]!.served[i]!.prediction !== drifted[i]!.label ? 1 : 0)) },
+          { name: 'fresh (no reuse)', color: '#2ca02c', points: rolling((i) => (freshDrifted[i]!.prediction !== drifted[i]!.label ? 1 : 0)) },
         ],
       },
     ],

@@ -114,9 +114,10 @@ export async function replay(requests: readonly RecordedRequest[], cache: CacheS
     if (fresh !== request.label) freshErrors++;
   }
   const stats = router.cache.stats();
+  const canary = router.canary();
   return {
     requests: requests.length, hits, disagreements, servedErrors, freshErrors, hitCosine, hitL2, hitFlags,
     actions: router.agentActions(), expirations: stats.expirations, evictions: stats.evictions,
-    ...(router.canary() ? { canary: router.canary()! } : {}),
+    ...(canary ? { canary } : {}),
   };
 }

@@ -5,6 +5,7 @@
 //
 // Traffic: sessions-32 sessions under tenants that share the first 4 prefix features, 20% exact
 // repeats, and a drift episode (a slow ramp, then an abrupt return).
+import { nearestRank } from '../common/stats.js';
 import { renderChart } from '../common/svg-plot.js';
 import { renderHeatMaps } from '../common/svg-grid.js';
 import type { CacheSpec, TtlMode } from '../crds/types.js';
@@ -68,12 +69,6 @@ export function cacheSpecFor(ttlSeconds: number, prefixLength: number, mode: Ris
   };
 }
 
-function quantile(values: number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 export async function recordRiskTraffic(seed: number, settings: RiskSettings = RISK_SETTINGS): Promise<RecordedRequest[]> {
   const stream = sessionStream({ ...settings.stream, streamSeed: seed });
   const requests: SessionRequest[] = [];
@@ -107,7 +102,7 @@ export async function riskGrid(traffic: readonly RecordedRequest[], seed: number
           error_rate: round(result.servedErrors / n),
           fresh_error_rate: round(result.freshErrors / n),
           error_increase: round((result.servedErrors - result.freshErrors) / n),
-          divergence_cosine_p99_on_hits: round(quantile(result.hitCosine, 0.99)),
+          divergence_cosine_p99_on_hits: round(nearestRank([...result.hitCosine].sort((a, b) => a - b), 0.99)),
           expirations: result.expirations,
           disables: enforced.filter((a) => a.action === 'disable').length,
           ttl_changes: enforced.filter((a) => a.action === 'set-ttl').length,

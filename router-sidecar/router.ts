@@ -7,7 +7,7 @@ import type { Logger } from '../common/logger.js';
 import type { PolicyType, Role } from '../crds/types.js';
 import type { CacheSpec } from '../crds/types.js';
 import type { Clock } from './clock.js';
-import { AgentController, type AgentActionRecord, type AgentEffects } from './agent/controller.js';
+import { AgentController, emitBestEffort, type AgentActionRecord, type AgentEffects } from './agent/controller.js';
 import type { AgentState } from './agent/decide.js';
 import { divergence } from './agent/divergence.js';
 import { CacheArm, canaryCacheSpec, samePolicy, type ArmName } from './cache/cache-arm.js';
@@ -176,12 +176,8 @@ export class Router {
     if (comparison.verdict === 'collecting') return;
     const reason = comparison.verdict === 'promote' ? CANARY_PROMOTABLE_EVENT : CANARY_REJECTED_EVENT;
     this.options.logger.info('cache canary verdict', { verdict: comparison.verdict, reason: comparison.reason });
-    try {
-      const pending = this.options.emitEvent(reason, `Cache canary: ${comparison.reason}`);
-      if (pending) pending.catch(() => undefined);
-    } catch {
-      // Events are best effort; the verdict is in /status and the metrics.
-    }
+    // Events are best effort; the verdict is in /status and the metrics.
+    emitBestEffort(this.options.emitEvent, reason, `Cache canary: ${comparison.reason}`);
   }
 
   /** Admin switch: turn reuse of cached embeddings off or on (every cache policy); the router then always computes fresh. */

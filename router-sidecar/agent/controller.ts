@@ -57,6 +57,18 @@ export const REUSE_ENABLED_EVENT = 'CacheReuseEnabled';
 export const DRIFT_DETECTED = 'DriftDetected';
 export const DRIFT_CLEARED = 'DriftCleared';
 
+/** Emits an Event without ever throwing back: a synchronous throw or a rejection goes to `onFailure`. */
+export function emitBestEffort(
+  emitEvent: AgentEffects['emitEvent'], reason: string, message: string, onFailure: (error: unknown) => void = () => undefined,
+): void {
+  try {
+    const pending = emitEvent(reason, message);
+    if (pending) pending.catch(onFailure);
+  } catch (err) {
+    onFailure(err);
+  }
+}
+
 export class AgentController {
   observer: DriftObserver;
   private current: AgentState;
@@ -150,13 +162,7 @@ export class AgentController {
 
   private emit(reason: string, message: string): void {
     const { effects } = this.options;
-    const warn = (err: unknown) => effects.log.warn('could not emit cache agent event', { reason, error: errorMessage(err) });
-    try {
-      const pending = effects.emitEvent(reason, message);
-      if (pending) pending.catch(warn);
-    } catch (err) {
-      warn(err);
-    }
+    emitBestEffort(effects.emitEvent, reason, message, (err) => effects.log.warn('could not emit cache agent event', { reason, error: errorMessage(err) }));
   }
 
   private remember(record: AgentActionRecord): void {

@@ -29,6 +29,8 @@ export function samePolicy(a: CacheSpec, b: CacheSpec): boolean {
   return JSON.stringify(restA) === JSON.stringify(restB);
 }
 
+const enforces = (spec: CacheSpec): boolean => spec.drift.mode !== 'observe';
+
 export class CacheArm {
   readonly cache: PrefixCache;
   readonly agent: AgentController;
@@ -48,7 +50,7 @@ export class CacheArm {
       config: agentConfigFor(currentSpec),
       baseTtlMs: ttlMs,
       sampleRate: currentSpec.drift.sampleRate,
-      enforce: currentSpec.drift.mode !== 'observe',
+      enforce: enforces(currentSpec),
       effects,
     });
     if (!currentSpec.enabled) this.cache.setReuse(false, 'CacheDisabled');
@@ -64,11 +66,11 @@ export class CacheArm {
     this.currentSpec = next;
     if (!next.enabled) this.cache.setReuse(false, 'CacheDisabled');
     else if (this.cache.stats().reuseReason === 'CacheDisabled') this.cache.setReuse(true, 'CacheEnabled');
-    const modeChanged = (next.ttlMode ?? 'adaptive') !== (previous.ttlMode ?? 'adaptive');
     // The agent may have shortened the TTL; only a changed base TTL or TTL mode resets it.
-    if (next.ttlSeconds !== previous.ttlSeconds || modeChanged) this.cache.setTtl(next.ttlSeconds * 1000);
-    if (next.ttlSeconds !== previous.ttlSeconds || modeChanged || JSON.stringify(next.drift) !== JSON.stringify(previous.drift)) {
-      this.agent.reconfigure(agentConfigFor(next), next.ttlSeconds * 1000, next.drift.sampleRate, next.drift.mode !== 'observe');
+    const ttlChanged = next.ttlSeconds !== previous.ttlSeconds || (next.ttlMode ?? 'adaptive') !== (previous.ttlMode ?? 'adaptive');
+    if (ttlChanged) this.cache.setTtl(next.ttlSeconds * 1000);
+    if (ttlChanged || JSON.stringify(next.drift) !== JSON.stringify(previous.drift)) {
+      this.agent.reconfigure(agentConfigFor(next), next.ttlSeconds * 1000, next.drift.sampleRate, enforces(next));
     }
   }
 

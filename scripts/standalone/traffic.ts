@@ -14,6 +14,8 @@ export interface RequestRecord {
   cacheHit?: boolean;
   /** Measured by the client, end to end. */
   latencyMs: number;
+  /** Wall-clock epoch ms when the request was sent. */
+  sentAt: number;
   error?: string;
 }
 
@@ -27,7 +29,7 @@ export async function drive(routerUrl: string, requests: Iterator<SessionRequest
       const index = next++;
       const r = requests.next().value as SessionRequest;
       const started = performance.now();
-      const record: RequestRecord = { index, session: r.session, label: r.label, driftShift: r.driftShift, status: 0, latencyMs: 0 };
+      const record: RequestRecord = { index, session: r.session, label: r.label, driftShift: r.driftShift, status: 0, latencyMs: 0, sentAt: Date.now() };
       try {
         const response = await request(`${routerUrl}/predict`, {
           method: 'POST',
