@@ -69,8 +69,13 @@ export async function startOperator({ kubeconfig, identity, leaseDurationSeconds
       await exited;
     },
     async metrics() {
-      const res = await fetch(`http://127.0.0.1:${probePort}/metrics`);
-      return res.text();
+      try {
+        const res = await fetch(`http://127.0.0.1:${probePort}/metrics`);
+        return await res.text();
+      } catch (error) {
+        // Say why: a refused connection usually means the operator exited; show how and its last logs.
+        throw new Error(`operator ${identity} /metrics: ${(error as Error).message} (exit code ${child.exitCode}, signal ${child.signalCode}); last logs:\n${JSON.stringify(logs.slice(-10))}`);
+      }
     },
   };
 }
