@@ -61,7 +61,7 @@ export interface RouterSpec {
 
 /** enforce: the agent switches reuse and TTL; observe: it only samples, logs and reports what it would do. */
 export type DriftMode = 'enforce' | 'observe';
-/** adaptive: the agent shortens the TTL as observed risk grows (and restores it); fixed: ttlSeconds always. */
+/** adaptive: entries that may predate a change the agent detected expire at once; fixed: entries live ttlSeconds. */
 export type TtlMode = 'adaptive' | 'fixed';
 
 export interface DriftSpec {

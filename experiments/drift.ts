@@ -141,7 +141,7 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
       }];
     }));
     const enforced = run.actions.filter((a) => a.enforced !== false);
-    return { phases, mirror_mismatches: m.mismatches, actions: run.actions.filter((a) => a.action !== 'set-ttl'), ttl_changes: run.actions.filter((a) => a.action === 'set-ttl').length, disables: enforced.filter((a) => a.action === 'disable').length, series: m };
+    return { phases, mirror_mismatches: m.mismatches, actions: run.actions, disables: enforced.filter((a) => a.action === 'disable').length, series: m };
   };
   const withAgent = summarize(runs[0]!);
   const withoutAgent = summarize(runs[1]!);
@@ -164,9 +164,9 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
     false_positive_rate_control: round(controlRun.disables / n, 6),
     observe_only_would_disable_at: wouldDisable ? wouldDisable.request - onsetRequest : null,
     runs: {
-      'with-agent': { phases: withAgent.phases, agent_actions: withAgent.actions, ttl_changes: withAgent.ttl_changes, mirror_mismatches: withAgent.mirror_mismatches },
-      'without-agent': { phases: withoutAgent.phases, agent_actions: withoutAgent.actions, ttl_changes: withoutAgent.ttl_changes, mirror_mismatches: withoutAgent.mirror_mismatches },
-      control: { phases: controlRun.phases, agent_actions: controlRun.actions, ttl_changes: controlRun.ttl_changes, mirror_mismatches: controlRun.mirror_mismatches },
+      'with-agent': { phases: withAgent.phases, agent_actions: withAgent.actions, mirror_mismatches: withAgent.mirror_mismatches },
+      'without-agent': { phases: withoutAgent.phases, agent_actions: withoutAgent.actions, mirror_mismatches: withoutAgent.mirror_mismatches },
+      control: { phases: controlRun.phases, agent_actions: controlRun.actions, mirror_mismatches: controlRun.mirror_mismatches },
     },
     claims: {
       drift_raises_risk_while_hits_stay_high: {

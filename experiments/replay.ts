@@ -34,6 +34,8 @@ export interface ReplayResult {
   hitL2: number[];
   /** Per request: 1 when answered from the cache. */
   hitFlags: Uint8Array;
+  /** Per request: 1 when the answer differs from the fresh one because of reuse (for paired tests). */
+  disagreementFlags: Uint8Array;
   actions: readonly AgentActionRecord[];
   expirations: number;
   evictions: number;
@@ -95,6 +97,7 @@ export async function replay(requests: readonly RecordedRequest[], cache: CacheS
     clock: () => now,
   });
   const hitFlags = new Uint8Array(requests.length);
+  const disagreementFlags = new Uint8Array(requests.length);
   let hits = 0;
   let disagreements = 0;
   let servedErrors = 0;
@@ -109,14 +112,17 @@ export async function replay(requests: readonly RecordedRequest[], cache: CacheS
       hits++;
       hitFlags[i] = 1;
     }
-    if (served !== fresh) disagreements++;
+    if (served !== fresh) {
+      disagreements++;
+      disagreementFlags[i] = 1;
+    }
     if (served !== request.label) servedErrors++;
     if (fresh !== request.label) freshErrors++;
   }
   const stats = router.cache.stats();
   const canary = router.canary();
   return {
-    requests: requests.length, hits, disagreements, servedErrors, freshErrors, hitCosine, hitL2, hitFlags,
+    requests: requests.length, hits, disagreements, servedErrors, freshErrors, hitCosine, hitL2, hitFlags, disagreementFlags,
     actions: router.agentActions(), expirations: stats.expirations, evictions: stats.evictions,
     ...(canary ? { canary } : {}),
   };

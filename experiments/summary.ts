@@ -38,6 +38,33 @@ export function bestWithin<T extends TradeOffPoint>(points: readonly T[], budget
   return best;
 }
 
+export interface PairedComparison {
+  /** Requests where only `a` (only `b`) is flagged. */
+  onlyA: number;
+  onlyB: number;
+  /** McNemar's statistic (onlyA - onlyB) / sqrt(onlyA + onlyB); 0 when no request is discordant. */
+  z: number;
+  /** Whether `a` is flagged significantly more often than `b` (one-sided, `zCritical`). */
+  aMore: boolean;
+}
+
+/**
+ * McNemar's test on two settings' per-request flags over the same requests (e.g. "reuse changed
+ * the answer"): only the discordant requests carry information, so two settings a handful of
+ * requests apart on 16,000 are not called different. One-sided 5% by default.
+ */
+export function pairedComparison(a: Uint8Array, b: Uint8Array, zCritical = 1.645): PairedComparison {
+  if (a.length !== b.length) throw new RangeError(`paired flags differ in length: ${a.length} and ${b.length}`);
+  let onlyA = 0;
+  let onlyB = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] && !b[i]) onlyA++;
+    else if (b[i] && !a[i]) onlyB++;
+  }
+  const z = onlyA + onlyB === 0 ? 0 : (onlyA - onlyB) / Math.sqrt(onlyA + onlyB);
+  return { onlyA, onlyB, z: round(z, 3), aMore: z > zCritical };
+}
+
 /** Requests from `onset` to the first disable at or after it (null if none). */
 export function detectionDelay(actions: readonly { request: number; action: string }[], onset: number): number | null {
   const first = actions.find((a) => a.action === 'disable' && a.request >= onset);

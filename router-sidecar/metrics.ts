@@ -170,7 +170,7 @@ export function createRouterMetrics(): RouterMetrics {
     }),
     agentActions: new Counter({
       name: 'inference_cascade_router_agent_actions_total',
-      help: 'Cache agent actions (disable, enable, set-ttl).',
+      help: 'Cache agent actions (disable, enable).',
       labelNames: ['action'],
       registers,
     }),

@@ -214,7 +214,7 @@ export class Router {
         // Only the current policy's state is the cascade's; the canary's shows in /status and metrics.
         if (arm.cache.setReuse(enabled, reason) && name === 'current') void options.reportCacheState?.(enabled, reason);
       },
-      setTtl: (ms) => (name === 'current' ? this.currentArm : this.canaryArm)?.cache.setTtl(ms),
+      expireOlderThan: (ms) => (name === 'current' ? this.currentArm : this.canaryArm)?.cache.expireOlderThan(ms),
       recordAction: (action) => options.metrics.agentActions.inc({ action }),
       log: name === 'current' ? options.logger : options.logger.child({ cachePolicy: 'canary' }),
       emitEvent: name === 'current' ? options.emitEvent : (reason, message) => options.emitEvent(reason, `Canary cache policy: ${message}`),

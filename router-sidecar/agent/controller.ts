@@ -1,7 +1,6 @@
 // Applies the agent's decisions: feeds each sample to decide(), then acts through injected effects
 // (the cache, metrics, the log, Kubernetes Events). Only changes are acted on, so a cascade that
-// stays drifted produces one "disabled" Event, not one per sample. Events are emitted for reuse
-// changes only; TTL changes are logged and counted. In observe mode (drift.mode observe) the
+// stays drifted produces one "disabled" Event, not one per sample. In observe mode (drift.mode observe) the
 // decisions are made and recorded as would-be actions, and nothing is changed.
 import { errorMessage, type Logger } from '../../common/logger.js';
 import { wallClock, type Clock } from '../clock.js';
@@ -13,7 +12,8 @@ export type AppliedAction = Exclude<AgentAction, 'none'>;
 export interface AgentEffects {
   /** `reason` is a short code for the cascade's status: DriftDetected or DriftCleared. */
   setReuse(enabled: boolean, reason: string): void;
-  setTtl(ms: number): void;
+  /** Entries stored more than `ms` milliseconds ago (0: before now) are not to be reused again. */
+  expireOlderThan(ms: number): void;
   /** For a metric such as cache_agent_actions_total{action}. */
   recordAction(action: AppliedAction, reason: string): void;
   log: Logger;
@@ -28,7 +28,8 @@ export interface AgentActionRecord {
   action: AppliedAction;
   reason: string;
   risk: number;
-  ttlMs?: number;
+  /** Adaptive TTL: entries stored more than this many ms before the action were expired. */
+  expiredOlderThanMs?: number;
   /** False when the agent only observes: the action was decided but not taken. */
   enforced: boolean;
 }
@@ -42,7 +43,6 @@ export interface AgentSample {
 
 export interface AgentControllerOptions {
   config: AgentConfig;
-  baseTtlMs: number;
   sampleRate: number;
   effects: AgentEffects;
   clock?: Clock;
@@ -78,7 +78,7 @@ export class AgentController {
 
   constructor(private options: AgentControllerOptions) {
     this.observer = new DriftObserver({ sampleRate: options.sampleRate, windowSize: options.config.windowSize });
-    this.current = initialAgentState(options.baseTtlMs);
+    this.current = initialAgentState();
     this.clock = options.clock ?? wallClock;
     this.maxActions = options.maxActions ?? 1000;
   }
@@ -87,10 +87,10 @@ export class AgentController {
    * A reloaded config with other drift settings: new threshold, window and sample rate apply from
    * now on; the sample window starts empty, the reuse state carries over.
    */
-  reconfigure(config: AgentConfig, baseTtlMs: number, sampleRate: number, enforce = true): void {
-    this.options = { ...this.options, config, baseTtlMs, sampleRate, enforce };
+  reconfigure(config: AgentConfig, sampleRate: number, enforce = true): void {
+    this.options = { ...this.options, config, sampleRate, enforce };
     this.observer = new DriftObserver({ sampleRate, windowSize: config.windowSize });
-    this.current = { ...this.current, baseTtlMs, ttlMs: Math.min(this.current.ttlMs, baseTtlMs), cleanRun: 0 };
+    this.current = { reuseEnabled: this.current.reuseEnabled, cleanRun: 0 };
   }
 
   /** Someone else (an administrator) switched reuse: start from that state, with no clean run yet. */
@@ -105,8 +105,11 @@ export class AgentController {
     const changed = this.apply(decision);
     this.current = decision.next;
     if (changed) {
-      const { action, reason, risk, ttlMs } = decision;
-      this.remember({ request: sample.request, at, action: action as AppliedAction, reason, risk, ...(ttlMs !== undefined ? { ttlMs } : {}), enforced: this.enforcing });
+      const { action, reason, risk, expireOlderThanMs } = decision;
+      this.remember({
+        request: sample.request, at, action: action as AppliedAction, reason, risk,
+        ...(expireOlderThanMs !== undefined ? { expiredOlderThanMs: expireOlderThanMs } : {}), enforced: this.enforcing,
+      });
     }
     return decision;
   }
@@ -130,34 +133,36 @@ export class AgentController {
     if (!this.enforcing) {
       const changes =
         (decision.action === 'disable' && this.current.reuseEnabled) ||
-        (decision.action === 'enable' && !this.current.reuseEnabled) ||
-        (decision.action === 'set-ttl' && decision.ttlMs !== undefined && decision.ttlMs !== this.current.ttlMs);
-      if (changes) effects.log.info('cache agent would act (drift.mode observe: nothing changed)', { ...context, ...(decision.ttlMs !== undefined ? { ttlMs: decision.ttlMs } : {}) });
+        (decision.action === 'enable' && !this.current.reuseEnabled);
+      if (changes) effects.log.info('cache agent would act (drift.mode observe: nothing changed)', context);
       return changes;
     }
     switch (decision.action) {
       case 'disable':
         if (!this.current.reuseEnabled) return false;
         effects.setReuse(false, DRIFT_DETECTED);
+        this.expireSuspects(decision);
         effects.log.warn('cache reuse disabled', context);
         this.emit(REUSE_DISABLED_EVENT, `Cache reuse disabled: ${decision.reason}`);
         break;
       case 'enable':
         if (this.current.reuseEnabled) return false;
+        this.expireSuspects(decision);
         effects.setReuse(true, DRIFT_CLEARED);
         effects.log.info('cache reuse enabled', context);
         this.emit(REUSE_ENABLED_EVENT, `Cache reuse enabled: ${decision.reason}`);
-        break;
-      case 'set-ttl':
-        if (decision.ttlMs === undefined || decision.ttlMs === this.current.ttlMs) return false;
-        effects.setTtl(decision.ttlMs);
-        effects.log.info('cache TTL changed', { ...context, ttlMs: decision.ttlMs });
         break;
       case 'none':
         return false;
     }
     effects.recordAction(decision.action, decision.reason);
     return true;
+  }
+
+  private expireSuspects(decision: Decision): void {
+    if (decision.expireOlderThanMs === undefined) return;
+    this.options.effects.expireOlderThan(decision.expireOlderThanMs);
+    this.options.effects.log.info('cache entries that may predate the change expired', { action: decision.action, olderThanMs: decision.expireOlderThanMs });
   }
 
   private emit(reason: string, message: string): void {

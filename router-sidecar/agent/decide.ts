@@ -10,10 +10,17 @@
 // - While disabled the router keeps sampling would-be hits ("shadow" samples). Reuse comes back
 //   after `cleanRunToEnable` consecutive clean samples, and only if the window is below the trip
 //   fraction, so enabling cannot be followed at once by disabling.
-// - While enabled, the TTL follows risk: base × (1 - risk), with risk rounded down to steps of
-//   1 / `ttlSteps` (small wobbles do not move it) and bounded below by `minTtlMs`. It shortens as
-//   risk grows and lengthens back as risk falls. With `adaptTtl` false (ttlMode fixed) the TTL
-//   never moves and only reuse is switched.
+// - In adaptive TTL mode (the default), entries that may predate a change stop being reused:
+//   disabling expires every entry stored before the sample that tripped it (the drift began
+//   before it was seen), and enabling expires every entry stored before the clean run began
+//   (stored while the inputs were still moving). Without this, re-enabled reuse serves the
+//   drifted period's embeddings after the inputs come back and trips the agent a second time.
+//   In effect each entry's TTL is cut to what the observed risk says is still safe.
+// - With `adaptTtl` false (ttlMode fixed) entries live their full TTL and only reuse is switched.
+//
+// An earlier rule shortened the TTL of every entry in proportion to the window's risk. On
+// sessions-32 it bought nothing: away from drift the risk of reuse barely depends on an entry's
+// age, and a shorter TTL kept the window from tripping during drift (reports/experiment-risk.md).
 import type { CacheSpec } from '../../crds/types.js';
 
 export interface Observation {
@@ -26,8 +33,8 @@ export interface AgentState {
   reuseEnabled: boolean;
   /** Consecutive clean samples; reset by a drifted sample and when reuse is disabled. */
   cleanRun: number;
-  ttlMs: number;
-  baseTtlMs: number;
+  /** When the current clean run began (the time of its first sample); unset with no clean run. */
+  cleanSince?: number;
 }
 
 export interface AgentConfig {
@@ -36,62 +43,52 @@ export interface AgentConfig {
   minSamples: number;
   tripFraction: number;
   cleanRunToEnable: number;
-  minTtlMs: number;
-  ttlSteps: number;
   maxObservationAgeMs: number;
-  /** Whether the TTL follows risk (ttlMode adaptive, the default). */
+  /** Whether entries that may predate a detected change expire early (ttlMode adaptive, the default). */
   adaptTtl?: boolean;
 }
 
-export type AgentAction = 'disable' | 'enable' | 'set-ttl' | 'none';
+export type AgentAction = 'disable' | 'enable' | 'none';
 
 export interface Decision {
   action: AgentAction;
   reason: string;
-  /** Set with action 'set-ttl'. */
-  ttlMs?: number;
+  /**
+   * Adaptive mode, with 'disable' and 'enable': entries stored more than this many milliseconds
+   * before the sample that prompted the decision are to expire (0: every entry stored before it).
+   */
+  expireOlderThanMs?: number;
   risk: number;
   /** The state after applying the decision. */
   next: AgentState;
 }
 
-export type AgentTuning = Omit<AgentConfig, 'threshold' | 'minTtlMs' | 'adaptTtl'> & { minTtlFraction: number };
+export type AgentTuning = Omit<AgentConfig, 'threshold' | 'adaptTtl'>;
 
 export const DEFAULT_AGENT_TUNING: AgentTuning = {
   windowSize: 10,
   minSamples: 5,
   tripFraction: 0.5,
   cleanRunToEnable: 30,
-  ttlSteps: 10,
   maxObservationAgeMs: Infinity,
-  minTtlFraction: 0.1,
 };
 
 /** The agent's configuration for a cascade's cache spec, with tuning defaults. */
 export function agentConfigFor(cache: CacheSpec, tuning: Partial<AgentTuning> = {}): AgentConfig {
-  const { minTtlFraction, ...rest } = { ...DEFAULT_AGENT_TUNING, ...tuning };
   return {
-    ...rest,
+    ...DEFAULT_AGENT_TUNING,
+    ...tuning,
     threshold: cache.drift.threshold,
-    minTtlMs: Math.max(1, Math.round(cache.ttlSeconds * 1000 * minTtlFraction)),
     adaptTtl: (cache.ttlMode ?? 'adaptive') === 'adaptive',
   };
 }
 
-export function initialAgentState(baseTtlMs: number): AgentState {
-  return { reuseEnabled: true, cleanRun: 0, ttlMs: baseTtlMs, baseTtlMs };
+export function initialAgentState(): AgentState {
+  return { reuseEnabled: true, cleanRun: 0 };
 }
 
 function drifted(observation: Observation, threshold: number): boolean {
   return !(observation.divergence <= threshold);
-}
-
-/** The TTL for a risk in [0, 1]; never increasing in risk. */
-export function ttlForRisk(risk: number, baseTtlMs: number, config: Pick<AgentConfig, 'minTtlMs' | 'ttlSteps'>): number {
-  // The epsilon keeps 0.7 × 10 = 6.999… from stepping down a level.
-  const stepped = Math.floor(risk * config.ttlSteps + 1e-9) / config.ttlSteps;
-  const floor = Math.min(config.minTtlMs, baseTtlMs);
-  return Math.max(floor, Math.round(baseTtlMs * (1 - Math.min(1, Math.max(0, stepped)))));
 }
 
 function windowCounts(window: readonly Observation[], newest: Observation, config: AgentConfig): { samples: number; drifted: number } {
@@ -113,7 +110,11 @@ export function decide(window: readonly Observation[], state: AgentState, config
   if (!newest) return { action: 'none', reason: 'no samples', risk: 0, next: state };
   const counts = windowCounts(window, newest, config);
   const risk = counts.drifted / counts.samples;
-  const cleanRun = drifted(newest, config.threshold) ? 0 : state.cleanRun + 1;
+  const isClean = !drifted(newest, config.threshold);
+  const cleanRun = isClean ? state.cleanRun + 1 : 0;
+  const cleanSince = !isClean ? undefined : state.cleanRun === 0 || state.cleanSince === undefined ? newest.at : state.cleanSince;
+  const running = (reuseEnabled: boolean): AgentState => ({ reuseEnabled, cleanRun, ...(cleanSince !== undefined ? { cleanSince } : {}) });
+  const adaptive = config.adaptTtl !== false;
   const tripped = counts.samples >= config.minSamples && risk >= config.tripFraction;
   const summary = `${counts.drifted} of the last ${counts.samples} sampled cache hits diverged by more than ${config.threshold}`;
 
@@ -123,17 +124,13 @@ export function decide(window: readonly Observation[], state: AgentState, config
         action: 'enable',
         reason: `${cleanRun} consecutive shadow samples within ${config.threshold}`,
         risk,
-        next: { ...state, reuseEnabled: true, cleanRun },
+        ...(adaptive && cleanSince !== undefined ? { expireOlderThanMs: newest.at - cleanSince } : {}),
+        next: running(true),
       };
     }
-    return { action: 'none', reason: `reuse stays disabled: ${cleanRun} of ${config.cleanRunToEnable} clean samples`, risk, next: { ...state, cleanRun } };
+    return { action: 'none', reason: `reuse stays disabled: ${cleanRun} of ${config.cleanRunToEnable} clean samples`, risk, next: running(false) };
   }
 
-  if (tripped) return { action: 'disable', reason: summary, risk, next: { ...state, reuseEnabled: false, cleanRun: 0 } };
-  const adapts = config.adaptTtl !== false && counts.samples >= config.minSamples;
-  const ttlMs = adapts ? ttlForRisk(risk, state.baseTtlMs, config) : state.ttlMs;
-  if (ttlMs !== state.ttlMs) {
-    return { action: 'set-ttl', reason: `${summary}: TTL ${state.ttlMs} ms -> ${ttlMs} ms`, ttlMs, risk, next: { ...state, cleanRun, ttlMs } };
-  }
-  return { action: 'none', reason: summary, risk, next: { ...state, cleanRun } };
+  if (tripped) return { action: 'disable', reason: summary, risk, ...(adaptive ? { expireOlderThanMs: 0 } : {}), next: { reuseEnabled: false, cleanRun: 0 } };
+  return { action: 'none', reason: summary, risk, next: running(true) };
 }

@@ -48,7 +48,6 @@ export class CacheArm {
     this.agent = new AgentController({
       ...(clock ? { clock } : {}),
       config: agentConfigFor(currentSpec),
-      baseTtlMs: ttlMs,
       sampleRate: currentSpec.drift.sampleRate,
       enforce: enforces(currentSpec),
       effects,
@@ -66,11 +65,9 @@ export class CacheArm {
     this.currentSpec = next;
     if (!next.enabled) this.cache.setReuse(false, 'CacheDisabled');
     else if (this.cache.stats().reuseReason === 'CacheDisabled') this.cache.setReuse(true, 'CacheEnabled');
-    // The agent may have shortened the TTL; only a changed base TTL or TTL mode resets it.
-    const ttlChanged = next.ttlSeconds !== previous.ttlSeconds || (next.ttlMode ?? 'adaptive') !== (previous.ttlMode ?? 'adaptive');
-    if (ttlChanged) this.cache.setTtl(next.ttlSeconds * 1000);
-    if (ttlChanged || JSON.stringify(next.drift) !== JSON.stringify(previous.drift)) {
-      this.agent.reconfigure(agentConfigFor(next), next.ttlSeconds * 1000, next.drift.sampleRate, enforces(next));
+    if (next.ttlSeconds !== previous.ttlSeconds) this.cache.setTtl(next.ttlSeconds * 1000);
+    if ((next.ttlMode ?? 'adaptive') !== (previous.ttlMode ?? 'adaptive') || JSON.stringify(next.drift) !== JSON.stringify(previous.drift)) {
+      this.agent.reconfigure(agentConfigFor(next), next.drift.sampleRate, enforces(next));
     }
   }
 

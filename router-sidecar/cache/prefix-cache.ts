@@ -53,6 +53,8 @@ export class PrefixCache {
   private readonly clock: Clock;
   private readonly tracksBytes: boolean;
   private ttlMs: number;
+  /** Entries stored before this time count as expired (see expireOlderThan). */
+  private staleBefore = -Infinity;
   private reuse = true;
   private reuseReason = 'Enabled';
   private hits = 0;
@@ -127,6 +129,16 @@ export class PrefixCache {
     this.ttlMs = positiveInteger('ttlMs', ms);
   }
 
+  /**
+   * Every entry stored more than `ms` milliseconds ago (0: any time before now) counts as expired
+   * from now on: the agent's answer to drift, whose onset lies somewhere before the samples that
+   * revealed it. Entries stored since are unaffected. O(1): expiry stays lazy.
+   */
+  expireOlderThan(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`expireOlderThan needs a non-negative age in ms, got ${ms}`);
+    this.staleBefore = Math.max(this.staleBefore, this.clock() - ms);
+  }
+
   /** Drops expired entries now; returns how many. */
   purgeExpired(): number {
     const before = this.expirations;
@@ -170,7 +182,7 @@ export class PrefixCache {
   }
 
   private expired(entry: Entry, now: number): boolean {
-    return now - entry.storedAt > Math.min(entry.ttlMs, this.ttlMs);
+    return entry.storedAt < this.staleBefore || now - entry.storedAt > Math.min(entry.ttlMs, this.ttlMs);
   }
 
   private expire(key: string): void {

@@ -107,9 +107,8 @@ try {
   console.table(Object.fromEntries(ROLES.map((role) => [role, { share: `${(variants[role]!.share * 100).toFixed(1)}%`, 'p50 ms': variants[role]!.p50_ms, 'p99 ms': variants[role]!.p99_ms, accuracy: `${(variants[role]!.accuracy * 100).toFixed(1)}%` }])));
   console.table(Object.fromEntries(Object.entries(phases).map(([name, p]) => [name, { accuracy: `${(p.accuracy * 100).toFixed(1)}%`, 'cache hits': `${(p.cache_hit_rate * 100).toFixed(1)}%`, 'p50 ms': p.p50_ms, 'p99 ms': p.p99_ms, errors: p.errors }])));
   console.log(`divergence (${report.divergence.metric}, threshold ${report.divergence.threshold}): mean steady ${report.divergence.mean_by_phase.steady}, drift ${report.divergence.mean_by_phase.drift}, recovery ${report.divergence.mean_by_phase.recovery}`);
-  const ttlChanges = actions.filter((a) => a.action === 'set-ttl').length;
-  console.log(`agent actions (plus ${ttlChanges} TTL adjustments, all in reports/demo.json):`);
-  for (const a of actions.filter((x) => x.action !== 'set-ttl')) console.log(`  request ${a.request}  ${a.action.padEnd(8)} ${a.reason}`);
+  console.log('agent actions (also in reports/demo.json):');
+  for (const a of actions) console.log(`  request ${a.request}  ${a.action.padEnd(8)} ${a.reason}`);
   console.log(`\n${TOTAL} requests in ${seconds.toFixed(1)} s, ${report.lost_requests} lost; wrote reports/demo.json and reports/demo.svg`);
 } finally {
   await local.stop();
@@ -136,7 +135,7 @@ function plot(records: RequestRecord[], samples: { request: number; divergence: 
     markers: [
       { x: DRIFT.onset, label: 'drift onset', color: '#d62728' },
       { x: DRIFT.recovery, label: 'drift ends', color: '#2ca02c' },
-      ...actions.filter((a) => a.action !== 'set-ttl').map((a) => ({ x: a.request, label: `agent ${a.action}`, color: a.action === 'disable' ? '#9467bd' : '#8c564b' })),
+      ...actions.map((a) => ({ x: a.request, label: `agent ${a.action}`, color: a.action === 'disable' ? '#9467bd' : '#8c564b' })),
     ],
     panels: [
       { title: 'client latency per 100 requests', yLabel: 'ms', series: [{ name: 'p50', color: '#1f77b4', points: p50 }, { name: 'p99', color: '#ff7f0e', points: p99 }] },

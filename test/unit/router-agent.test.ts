@@ -3,7 +3,7 @@ import type { Logger } from '../../common/logger.js';
 import type { CacheSpec } from '../../crds/types.js';
 import { AgentController, type AgentEffects } from '../../router-sidecar/agent/controller.js';
 import {
-  agentConfigFor, decide, DEFAULT_AGENT_TUNING, initialAgentState, ttlForRisk,
+  agentConfigFor, decide, DEFAULT_AGENT_TUNING, initialAgentState,
   type AgentConfig, type AgentState, type Observation,
 } from '../../router-sidecar/agent/decide.js';
 import { cosineDistance, divergence, relativeL2 } from '../../router-sidecar/agent/divergence.js';
@@ -55,13 +55,13 @@ describe('divergence', () => {
 
 const CONFIG: AgentConfig = {
   threshold: 0.15, windowSize: 10, minSamples: 5, tripFraction: 0.5, cleanRunToEnable: 12,
-  minTtlMs: 6_000, ttlSteps: 10, maxObservationAgeMs: Infinity,
+  maxObservationAgeMs: Infinity,
 };
 const CLEAN = 0.01;
 const DRIFT = 0.4;
 
 /** Runs divergences through decide() the way the controller does; returns every decision. */
-function run(divergences: number[], state: AgentState = initialAgentState(60_000), config = CONFIG) {
+function run(divergences: number[], state: AgentState = initialAgentState(), config = CONFIG) {
   const window: Observation[] = [];
   const decisions = [];
   for (const [i, value] of divergences.entries()) {
@@ -78,7 +78,7 @@ const repeat = <T>(value: T, times: number): T[] => Array.from({ length: times }
 
 describe('decide', () => {
   it('does nothing without samples', () => {
-    const state = initialAgentState(60_000);
+    const state = initialAgentState();
     const decision = decide([], state, CONFIG);
     assert.equal(decision.action, 'none');
     assert.equal(decision.next, state);
@@ -87,7 +87,7 @@ describe('decide', () => {
   it('keeps reuse on while samples are clean', () => {
     const { actions, state } = run(repeat(CLEAN, 40));
     assert.ok(actions.every((a) => a === 'none'));
-    assert.deepEqual(state, { reuseEnabled: true, cleanRun: 40, ttlMs: 60_000, baseTtlMs: 60_000 });
+    assert.deepEqual(state, { reuseEnabled: true, cleanRun: 40, cleanSince: 0 });
   });
 
   it('disables reuse when drift appears', () => {
@@ -114,7 +114,6 @@ describe('decide', () => {
   it('disables only once while drift continues', () => {
     const { actions } = run(repeat(DRIFT, 50));
     assert.equal(actions.filter((a) => a === 'disable').length, 1);
-    assert.ok(!actions.includes('set-ttl'), 'the TTL does not move while reuse is disabled');
   });
 
   it('re-enables only after the clean run, then stays enabled', () => {
@@ -151,40 +150,39 @@ describe('decide', () => {
     assert.deepEqual(actions, ['none', 'none', 'none', 'none', 'none', 'enable'], 'enable once drifted samples fall below half the window');
   });
 
-  it('shortens the TTL as risk grows and lengthens it back as risk falls', () => {
-    const { decisions } = run([...repeat(CLEAN, 10), DRIFT, DRIFT, DRIFT, ...repeat(CLEAN, 10)]);
-    const ttls = decisions.filter((d) => d.action === 'set-ttl').map((d) => d.ttlMs);
-    assert.deepEqual(ttls, [54_000, 48_000, 42_000, 48_000, 54_000, 60_000]);
-  });
-
-  it('with a fixed TTL mode never moves the TTL but still disables and re-enables reuse', () => {
+  it('with a fixed TTL mode still disables and re-enables reuse', () => {
     const config = { ...CONFIG, adaptTtl: false };
-    const { actions, state } = run([...repeat(CLEAN, 10), DRIFT, DRIFT, DRIFT, ...repeat(CLEAN, 10)], undefined, config);
-    assert.ok(!actions.includes('set-ttl'), actions.join(', '));
-    assert.equal(state.ttlMs, 60_000);
     const drifted = run(repeat(DRIFT, 10), undefined, config);
     assert.ok(drifted.actions.includes('disable'));
-    assert.equal(drifted.state.ttlMs, 60_000);
+    assert.ok(run(repeat(CLEAN, CONFIG.cleanRunToEnable), drifted.state, config).actions.includes('enable'));
   });
 
-  it('does not move the TTL on one outlier in a full window of 20', () => {
+  it('in adaptive mode expires entries that may predate a change when it disables and enables reuse', () => {
+    const { decisions } = run([...repeat(CLEAN, 5), ...repeat(DRIFT, 5), DRIFT, ...repeat(CLEAN, 30)]);
+    const disable = decisions.find((d) => d.action === 'disable')!;
+    assert.equal(disable.expireOlderThanMs, 0, 'every entry stored before the tripping sample');
+    const enableAt = decisions.findIndex((d) => d.action === 'enable');
+    assert.equal(enableAt, 11 + CONFIG.cleanRunToEnable - 1);
+    // The clean run began at sample 11 (at 1100 ms); the enabling sample is at enableAt * 100 ms.
+    assert.equal(decisions[enableAt]!.expireOlderThanMs, enableAt * 100 - 1100);
+    assert.ok(decisions.filter((d) => d.action !== 'disable' && d.action !== 'enable').every((d) => d.expireOlderThanMs === undefined));
+  });
+
+  it('in fixed mode expires nothing early', () => {
+    const { decisions } = run([...repeat(CLEAN, 5), ...repeat(DRIFT, 6), ...repeat(CLEAN, 30)], undefined, { ...CONFIG, adaptTtl: false });
+    assert.deepEqual(decisions.filter((d) => d.action === 'disable' || d.action === 'enable').map((d) => [d.action, d.expireOlderThanMs]), [['disable', undefined], ['enable', undefined]]);
+  });
+
+  it('restarts the clean run clock after a drifted sample', () => {
+    const { decisions } = run([...repeat(DRIFT, 10), ...repeat(CLEAN, 5), DRIFT, ...repeat(CLEAN, CONFIG.cleanRunToEnable)]);
+    const enable = decisions.find((d) => d.action === 'enable')!;
+    assert.equal(enable.expireOlderThanMs, (CONFIG.cleanRunToEnable - 1) * 100);
+  });
+
+  it('does not act on one outlier in a full window of 20', () => {
     const config = { ...CONFIG, windowSize: 20 };
     const { actions } = run([...repeat(CLEAN, 19), DRIFT], undefined, config);
     assert.ok(actions.every((a) => a === 'none'));
-  });
-
-  it('gives a TTL that never increases with risk and stays within [minTtlMs, base]', () => {
-    let previous = Infinity;
-    for (let drifted = 0; drifted <= 100; drifted++) {
-      const ttl = ttlForRisk(drifted / 100, 60_000, CONFIG);
-      assert.ok(ttl <= previous, `risk ${drifted / 100}: ${ttl} > ${previous}`);
-      assert.ok(ttl >= CONFIG.minTtlMs && ttl <= 60_000);
-      previous = ttl;
-    }
-    assert.equal(ttlForRisk(0, 60_000, CONFIG), 60_000);
-    assert.equal(ttlForRisk(0.7, 60_000, CONFIG), 18_000);
-    assert.equal(ttlForRisk(1, 60_000, CONFIG), 6_000);
-    assert.equal(ttlForRisk(1, 2_000, CONFIG), 2_000, 'the floor never exceeds the base');
   });
 
   it('ignores samples older than maxObservationAgeMs', () => {
@@ -193,9 +191,9 @@ describe('decide', () => {
       ...repeat(DRIFT, 4).map((divergence, i) => ({ at: i, divergence })),
       ...repeat(DRIFT, 4).map((divergence, i) => ({ at: 5_000 + i, divergence })),
     ];
-    assert.equal(decide(window, initialAgentState(60_000), config).action, 'none', 'only 4 recent samples');
+    assert.equal(decide(window, initialAgentState(), config).action, 'none', 'only 4 recent samples');
     window.push({ at: 5_010, divergence: DRIFT });
-    assert.equal(decide(window, initialAgentState(60_000), config).action, 'disable');
+    assert.equal(decide(window, initialAgentState(), config).action, 'disable');
   });
 
   it('is deterministic', () => {
@@ -206,10 +204,10 @@ describe('decide', () => {
   it('builds its configuration from the cache spec', () => {
     const cache: CacheSpec = { enabled: true, prefixLength: 8, ttlSeconds: 60, maxEntries: 10, drift: { metric: 'cosine', threshold: 0.2, sampleRate: 0.05 } };
     assert.deepEqual(agentConfigFor(cache), {
-      threshold: 0.2, minTtlMs: 6_000, windowSize: DEFAULT_AGENT_TUNING.windowSize, minSamples: 5, tripFraction: 0.5,
-      cleanRunToEnable: 30, ttlSteps: 10, maxObservationAgeMs: Infinity, adaptTtl: true,
+      threshold: 0.2, windowSize: DEFAULT_AGENT_TUNING.windowSize, minSamples: 5, tripFraction: 0.5,
+      cleanRunToEnable: 30, maxObservationAgeMs: Infinity, adaptTtl: true,
     });
-    assert.equal(agentConfigFor(cache, { minTtlFraction: 0.5, windowSize: 8 }).minTtlMs, 30_000);
+    assert.equal(agentConfigFor(cache, { windowSize: 8 }).windowSize, 8);
     assert.equal(agentConfigFor({ ...cache, ttlMode: 'fixed' }).adaptTtl, false);
   });
 });
@@ -253,7 +251,7 @@ function recordingEffects(options: { emitEvent?: AgentEffects['emitEvent'] } = {
   } as unknown as Logger;
   const effects: AgentEffects = {
     setReuse: (enabled, reason) => { calls.push(`setReuse ${enabled} ${reason}`); },
-    setTtl: (ms) => { calls.push(`setTtl ${ms}`); },
+    expireOlderThan: (ms) => { calls.push(`expireOlderThan ${ms}`); },
     recordAction: (action) => { calls.push(`record ${action}`); },
     log: logger,
     emitEvent: options.emitEvent ?? ((reason) => { calls.push(`event ${reason}`); }),
@@ -264,14 +262,14 @@ function recordingEffects(options: { emitEvent?: AgentEffects['emitEvent'] } = {
 describe('AgentController', () => {
   function controller(effects: AgentEffects) {
     let now = 1_000;
-    return new AgentController({ config: CONFIG, baseTtlMs: 60_000, sampleRate: 0.5, effects, clock: () => (now += 10) });
+    return new AgentController({ config: CONFIG, sampleRate: 0.5, effects, clock: () => (now += 10) });
   }
 
   it('applies a disable once, with one Event, however long drift lasts', () => {
     const { effects, calls } = recordingEffects();
     const agent = controller(effects);
     for (let request = 1; request <= 30; request++) agent.observe({ divergence: DRIFT, request: request * 100 });
-    assert.deepEqual(calls, ['setReuse false DriftDetected', 'event CacheReuseDisabled', 'record disable']);
+    assert.deepEqual(calls, ['setReuse false DriftDetected', 'expireOlderThan 0', 'event CacheReuseDisabled', 'record disable']);
     assert.equal(agent.state().reuseEnabled, false);
     assert.deepEqual(agent.actions().map(({ request, at, action }) => ({ request, at, action })), [{ request: 500, at: 1_050, action: 'disable' }]);
   });
@@ -283,7 +281,7 @@ describe('AgentController', () => {
     for (let i = 0; i < 10; i++) agent.observe({ divergence: 0.3, request: ++request });
     assert.equal(agent.state().reuseEnabled, false, '0.3 is above the 0.15 threshold');
     agent.syncReuse(true);
-    agent.reconfigure({ ...CONFIG, threshold: 0.5 }, 60_000, 0.5);
+    agent.reconfigure({ ...CONFIG, threshold: 0.5 }, 0.5);
     calls.length = 0;
     for (let i = 0; i < 10; i++) agent.observe({ divergence: 0.3, request: ++request });
     assert.equal(agent.state().reuseEnabled, true, '0.3 is below the reloaded 0.5 threshold');
@@ -303,7 +301,7 @@ describe('AgentController', () => {
     assert.equal(agent.state().reuseEnabled, false);
   });
 
-  it('re-enables after the clean run and restores the TTL it shortened', () => {
+  it('re-enables after the clean run, expiring entries that may predate the change each time', () => {
     const { effects, calls } = recordingEffects();
     const agent = controller(effects);
     let request = 0;
@@ -314,27 +312,19 @@ describe('AgentController', () => {
     feed(DRIFT, 3);
     feed(CLEAN, CONFIG.cleanRunToEnable + 10);
     assert.deepEqual(calls, [
-      'setTtl 54000', 'record set-ttl',
-      'setTtl 48000', 'record set-ttl',
-      'setTtl 42000', 'record set-ttl',
-      'setTtl 36000', 'record set-ttl',
-      'setReuse false DriftDetected', 'event CacheReuseDisabled', 'record disable',
-      'setReuse true DriftCleared', 'event CacheReuseEnabled', 'record enable',
-      // The window is clean at enable time, so the next sample restores the TTL.
-      'setTtl 60000', 'record set-ttl',
+      // Entries stored before the tripping sample may hold drifted inputs' embeddings.
+      'setReuse false DriftDetected', 'expireOlderThan 0', 'event CacheReuseDisabled', 'record disable',
+      // Enabling keeps only entries stored during the clean run: 12 samples, 10 ms apart.
+      'expireOlderThan 110', 'setReuse true DriftCleared', 'event CacheReuseEnabled', 'record enable',
     ]);
     const actions = agent.actions();
-    assert.deepEqual(
-      actions.map((a) => [a.request, a.action]),
-      [[11, 'set-ttl'], [12, 'set-ttl'], [14, 'set-ttl'], [15, 'set-ttl'], [16, 'disable'], [28, 'enable'], [29, 'set-ttl']],
-    );
-    assert.equal(actions[3]!.ttlMs, 36_000);
-    assert.equal(agent.state().ttlMs, 60_000);
+    assert.deepEqual(actions.map((a) => [a.request, a.action, a.expiredOlderThanMs]), [[16, 'disable', 0], [28, 'enable', 110]]);
+    assert.equal(agent.state().reuseEnabled, true);
   });
 
   it('in observe mode records what it would do and changes nothing', () => {
     const { effects, calls, logs } = recordingEffects();
-    const agent = new AgentController({ config: CONFIG, baseTtlMs: 60_000, sampleRate: 0.5, effects, clock: () => 0, enforce: false });
+    const agent = new AgentController({ config: CONFIG, sampleRate: 0.5, effects, clock: () => 0, enforce: false });
     let request = 0;
     for (let i = 0; i < 10; i++) agent.observe({ divergence: CLEAN, request: ++request });
     for (let i = 0; i < 10; i++) agent.observe({ divergence: DRIFT, request: ++request });
@@ -342,7 +332,7 @@ describe('AgentController', () => {
     assert.deepEqual(calls, [], 'no effect is applied');
     const actions = agent.actions();
     assert.ok(actions.length > 0 && actions.every((a) => a.enforced === false));
-    assert.deepEqual(actions.filter((a) => a.action !== 'set-ttl').map((a) => [a.request, a.action]), [[15, 'disable'], [32, 'enable']]);
+    assert.deepEqual(actions.map((a) => [a.request, a.action]), [[15, 'disable'], [32, 'enable']]);
     assert.ok(logs.some((l) => l.message.startsWith('cache agent would act')));
     assert.equal(agent.enforcing, false);
   });
@@ -371,12 +361,12 @@ describe('AgentController', () => {
 
   it('keeps the most recent actions up to maxActions', () => {
     const build = (maxActions: number) => new AgentController({
-      config: { ...CONFIG, cleanRunToEnable: 1, windowSize: 5 }, baseTtlMs: 60_000, sampleRate: 1, effects: recordingEffects().effects, clock: () => 0, maxActions,
+      config: { ...CONFIG, cleanRunToEnable: 1, windowSize: 5 }, sampleRate: 1, effects: recordingEffects().effects, clock: () => 0, maxActions,
     });
     const bounded = build(3);
     const unbounded = build(1000);
     let request = 0;
-    for (let cycle = 0; cycle < 5; cycle++) {
+    for (let cycle = 0; cycle < 8; cycle++) {
       for (const divergence of [...repeat(DRIFT, 5), ...repeat(CLEAN, 5)]) {
         request++;
         bounded.observe({ divergence, request });

@@ -162,6 +162,29 @@ describe('PrefixCache', () => {
     assert.equal(cache.stats().expirations, 2);
   });
 
+  it('expires entries stored more than a given age ago, keeps later ones, and counts expirations', () => {
+    const clock = manualClock();
+    const cache = new PrefixCache({ maxEntries: 10, ttlMs: 10_000, clock: clock.now });
+    cache.set('oldest', vec(1));
+    clock.advance(100);
+    cache.set('older', vec(2));
+    clock.advance(100);
+    cache.set('recent', vec(3));
+    clock.advance(50);
+    cache.expireOlderThan(60);
+    assert.equal(cache.get('oldest'), undefined);
+    assert.equal(cache.peek('older'), undefined, 'not even for shadow comparisons');
+    assert.ok(cache.get('recent'), 'stored 50 ms ago');
+    cache.expireOlderThan(0);
+    assert.equal(cache.get('recent'), undefined, 'age 0: everything stored before now');
+    cache.set('fresh', vec(4));
+    assert.ok(cache.get('fresh'), 'entries stored from now on are unaffected');
+    clock.advance(5_000);
+    assert.ok(cache.get('fresh'), 'and keep their full TTL');
+    assert.equal(cache.stats().expirations, 3);
+    assert.throws(() => cache.expireOlderThan(-1), /non-negative age/);
+  });
+
   it('does not extend entries when the TTL grows', () => {
     const clock = manualClock();
     const cache = new PrefixCache({ maxEntries: 10, ttlMs: 100, clock: clock.now });
