@@ -10,10 +10,15 @@ export class RequestError extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
+    /** Sent with the error, e.g. Retry-After on a 429 or 503. */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
 }
+
+/** Seconds a client should wait before retrying a request refused for load (429) or drain (503). */
+export const RETRY_AFTER_SECONDS = 1;
 
 function clientErrorMessage(error: FastifyError, bodyLimit: number, request: FastifyRequest): string {
   if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return `malformed JSON body: ${error.message}`;
@@ -52,6 +57,7 @@ export function installJsonHandling(app: FastifyInstance, options: { bodyLimit: 
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error instanceof RequestError ? error.statusCode : (error.statusCode ?? 500);
+    if (error instanceof RequestError) reply.headers(error.headers);
     if (status >= 400 && status < 500) {
       const message = error instanceof RequestError ? error.message : clientErrorMessage(error, bodyLimit, request);
       logger.debug('rejected request', { method: request.method, url: request.url, status, error: message });

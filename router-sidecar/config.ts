@@ -2,6 +2,7 @@
 // error names the file and the field path, so a bad ConfigMap is diagnosed from one log line.
 // Unknown fields are ignored: within one version the operator may add fields a router ignores.
 import { readFile } from 'node:fs/promises';
+import { modelUriProblem } from '../common/model-uri.js';
 import { ROUTER_CONFIG_VERSION, type RouterConfig, type RouterVariantEndpoint } from '../crds/router-config.js';
 import { ROLES, type CacheCanarySpec, type CacheSpec, type DriftMetric, type DriftMode, type TtlMode, type PolicySpec, type PolicyType, type Role, type SlaSpec } from '../crds/types.js';
 
@@ -106,6 +107,13 @@ function httpUrl(reader: Reader, field: string): string {
   return text;
 }
 
+function modelUri(reader: Reader, field: string): string {
+  const text = reader.string(field);
+  const problem = modelUriProblem(text);
+  if (problem) reader.fail(field, `${problem}, got ${show(text)}`);
+  return text;
+}
+
 function variants(root: Reader): RouterVariantEndpoint[] {
   const items = root.array('variants');
   const seen = new Map<Role, number>();
@@ -115,7 +123,7 @@ function variants(root: Reader): RouterVariantEndpoint[] {
     if (first !== undefined) item.fail('role', `"${role}" duplicates variants[${first}].role: exactly one variant per role`);
     seen.set(role, i);
     const variant: RouterVariantEndpoint = { role, name: item.string('name'), endpoint: httpUrl(item, 'endpoint'), modelVersion: item.string('modelVersion') };
-    if (item.has('modelUri')) variant.modelUri = item.string('modelUri');
+    if (item.has('modelUri')) variant.modelUri = modelUri(item, 'modelUri');
     return variant;
   });
   const missing = ROLES.filter((role) => !seen.has(role));
@@ -128,7 +136,7 @@ function policy(reader: Reader): PolicySpec {
   const spec: PolicySpec = { type };
   if (reader.has('model')) {
     const model = reader.object('model');
-    spec.model = { uri: model.string('uri'), ...(model.has('version') ? { version: model.string('version') } : {}) };
+    spec.model = { uri: modelUri(model, 'uri'), ...(model.has('version') ? { version: model.string('version') } : {}) };
   } else if (type === 'learned') {
     reader.fail('model', 'is required when policy.type is learned');
   }

@@ -1,9 +1,9 @@
 // Model files the router can read itself: each variant's head (to serve cache hits without a
 // network hop) and the distilled variant (its confidence is the difficulty estimate).
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, normalize } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { modelUriPath, modelUriProblem } from '../common/model-uri.js';
 import type { RouterVariantEndpoint } from '../crds/router-config.js';
 import { ROLES, type Role } from '../crds/types.js';
 import { openCorrectnessEstimator, type CorrectnessEstimator } from './policy/estimator-model.js';
@@ -18,9 +18,14 @@ import { HEAD_FILE, loadVariant, sessionOptions, type VariantRuntime } from '../
 export function localModelPath(uri: string | undefined, modelsRoot: string | undefined): string | undefined {
   if (!uri) return undefined;
   let path: string;
-  if (uri.startsWith('file://')) path = fileURLToPath(uri);
-  else if (uri.startsWith('/')) path = uri;
-  else return undefined;
+  if (/^file:\/\//i.test(uri)) {
+    // The config parser refuses such URIs; this keeps any other caller from stepping out too.
+    if (modelUriProblem(uri)) return undefined;
+    path = modelUriPath(uri);
+  } else if (uri.startsWith('/')) {
+    if (normalize(uri) !== uri) return undefined;
+    path = uri;
+  } else return undefined;
   if (existsSync(path)) return path;
   if (modelsRoot && path.startsWith('/models/')) {
     const mapped = join(modelsRoot, path.slice('/models/'.length));

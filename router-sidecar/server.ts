@@ -3,7 +3,7 @@
 // endpoints (cache reuse on/off, config reload).
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { installJsonHandling, RequestError } from '../common/http-json.js';
+import { installJsonHandling, RequestError, RETRY_AFTER_SECONDS } from '../common/http-json.js';
 import type { Logger } from '../common/logger.js';
 import { ROLES } from '../crds/types.js';
 import { formatInferResponse, parseInferRequest, type EndpointSpec } from '../variant-server/oip.js';
@@ -64,7 +64,7 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
       if (error instanceof RoutingError) {
         record(undefined, error.statusCode, 'none');
         logger.warn('request not served', { status: error.statusCode, error: error.message });
-        throw new RequestError(error.statusCode, error.message);
+        throw new RequestError(error.statusCode, error.message, error.statusCode === 429 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {});
       }
       record(undefined, error instanceof RequestError ? error.statusCode : 500, 'none');
       throw error;

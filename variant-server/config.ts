@@ -15,6 +15,7 @@ export interface ServerConfig {
   batching: boolean;
   batchWindowMs: number;
   maxBatch: number;
+  maxQueued: number;
   bodyLimitBytes: number;
   device: DeviceRequest;
   logLevel: string;
@@ -26,6 +27,7 @@ export const DEFAULTS = {
   host: '0.0.0.0',
   batchWindowMs: 0,
   maxBatch: 32,
+  maxQueued: 1024,
   bodyLimitBytes: 4 * 1024 * 1024,
   logLevel: 'info',
   drainTimeoutMs: 30_000,
@@ -39,6 +41,7 @@ const FLAGS = {
   batching: 'BATCHING',
   'batch-window-ms': 'BATCH_WINDOW_MS',
   'max-batch': 'MAX_BATCH',
+  'max-queued': 'MAX_QUEUED',
   'body-limit-bytes': 'BODY_LIMIT_BYTES',
   device: 'DEVICE',
   'log-level': 'LOG_LEVEL',
@@ -56,6 +59,7 @@ export const USAGE = `Usage: variant-server --model <dir | file:// URI> [options
   --batching[=true|false]    dynamic batching of concurrent requests (env BATCHING; default false)
   --batch-window-ms <ms>     how long a batch waits for more requests while the model is idle (env BATCH_WINDOW_MS; default ${DEFAULTS.batchWindowMs})
   --max-batch <rows>         most rows in one batch (env MAX_BATCH; default ${DEFAULTS.maxBatch})
+  --max-queued <requests>    requests waiting for the model beyond which new ones get 429 with Retry-After (env MAX_QUEUED; default ${DEFAULTS.maxQueued})
   --body-limit-bytes <n>     largest request body (env BODY_LIMIT_BYTES; default ${DEFAULTS.bodyLimitBytes})
   --device auto|cpu|cuda     execution provider choice (env DEVICE; default auto)
   --log-level <level>        error, warn, info or debug (env LOG_LEVEL; default ${DEFAULTS.logLevel})
@@ -163,6 +167,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     batching,
     batchWindowMs,
     maxBatch: integer('max-batch', DEFAULTS.maxBatch, 1, 4096),
+    maxQueued: integer('max-queued', DEFAULTS.maxQueued, 1, 1_000_000),
     bodyLimitBytes: integer('body-limit-bytes', DEFAULTS.bodyLimitBytes, 1024, 1024 * 1024 * 1024),
     device,
     logLevel,

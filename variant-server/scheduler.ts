@@ -26,6 +26,11 @@ export interface SchedulerOptions {
   batching: boolean;
   batchWindowMs: number;
   maxBatch: number;
+  /**
+   * Requests accepted and not yet running beyond which new ones are refused at once
+   * (SchedulerSaturatedError, a 429 with Retry-After) instead of queueing without bound.
+   */
+  maxQueued?: number;
   /** Called once per model run with its rows and the number of requests merged into it. */
   onRun?: (key: string, rows: number, requests: number) => void;
 }
@@ -45,6 +50,10 @@ interface Batch {
   cancelTimer?: () => void;
 }
 
+export class SchedulerSaturatedError extends Error {
+  override name = 'SchedulerSaturatedError';
+}
+
 export class Scheduler {
   private readonly open = new Map<string, Batch>();
   private readonly line: Batch[] = [];
@@ -59,6 +68,10 @@ export class Scheduler {
   }
 
   submit(graph: SchedulerGraph, data: Float32Array, rows: number): Promise<GraphOutputs> {
+    const { maxQueued } = this.options;
+    if (maxQueued !== undefined && this.waiting >= maxQueued) {
+      return Promise.reject(new SchedulerSaturatedError(`${this.waiting} requests are already waiting for the model (max-queued ${maxQueued}); retry later`));
+    }
     return new Promise<GraphOutputs>((resolve, reject) => {
       const item: Item = { data, rows, resolve, reject };
       this.waiting += 1;

@@ -1,7 +1,7 @@
 // The variant server: OIP v2 REST, the prototype's /predict, /metrics and a graceful drain, on
 // fastify. startVariantServer is the programmatic entry point; main.ts is the CLI around it.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { installJsonHandling } from '../common/http-json.js';
+import { installJsonHandling, RETRY_AFTER_SECONDS } from '../common/http-json.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { readModelInfo } from './card.js';
 import { DEFAULTS, validateModelName } from './config.js';
@@ -11,7 +11,7 @@ import { createServedModel, modelMetadata, type ServedGraph, type ServedModel } 
 import { formatInferResponse, parseInferRequest } from './oip.js';
 import { formatPredictResponse, parseEmbeddingFlag, parsePredictRequest } from './predict.js';
 import { loadVariant, modelDirectory, type VariantRuntime } from './runtime.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, SchedulerSaturatedError } from './scheduler.js';
 import { RequestError } from './tensors.js';
 
 export const SERVER_NAME = 'inference-cascade-variant-server';
@@ -28,6 +28,8 @@ export interface VariantServerOptions {
   batching?: boolean;
   batchWindowMs?: number;
   maxBatch?: number;
+  /** Requests waiting for the model beyond which new ones get 429 with Retry-After. */
+  maxQueued?: number;
   bodyLimitBytes?: number;
   device?: DeviceRequest;
   drainTimeoutMs?: number;
@@ -78,12 +80,14 @@ export async function startVariantServer(options: VariantServerOptions): Promise
     batchWindowMs: options.batchWindowMs ?? DEFAULTS.batchWindowMs,
     maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
   };
+  const maxQueued = options.maxQueued ?? DEFAULTS.maxQueued;
   const bodyLimit = options.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes;
   const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs;
 
   const metrics = createVariantMetrics();
   const scheduler = new Scheduler({
     ...batching,
+    maxQueued,
     onRun(graph, rows, requests) {
       metrics.batchSize.observe({ graph }, rows);
       metrics.batchRequests.observe({ graph }, requests);
@@ -135,7 +139,7 @@ export async function startVariantServer(options: VariantServerOptions): Promise
   });
 
   const graphFor = (params: ModelParams): ServedGraph => {
-    if (state === 'loading' || !served) throw new RequestError(503, `model "${name}" is still loading`);
+    if (state === 'loading' || !served) throw new RequestError(503, `model "${name}" is still loading`, { 'retry-after': String(RETRY_AFTER_SECONDS) });
     const graph = served.graphs.get(params.name);
     if (!graph)
       throw new RequestError(
@@ -146,6 +150,15 @@ export async function startVariantServer(options: VariantServerOptions): Promise
       throw new RequestError(404, `model "${params.name}" has no version "${params.version}"; its version is "${graph.spec.version}"`);
     }
     return graph;
+  };
+
+  const runOrRefuse = async (graph: ServedGraph, data: Float32Array, rows: number) => {
+    try {
+      return await graph.run(data, rows);
+    } catch (error) {
+      if (error instanceof SchedulerSaturatedError) throw new RequestError(429, error.message, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+      throw error;
+    }
   };
 
   const route = (
@@ -174,14 +187,14 @@ export async function startVariantServer(options: VariantServerOptions): Promise
   route('POST', modelUrls('/infer'), 'infer', async (request) => {
     const graph = graphFor(request.params as ModelParams);
     const parsed = parseInferRequest(request.body, graph.spec);
-    const raw = await graph.run(parsed.data, parsed.rows);
+    const raw = await runOrRefuse(graph, parsed.data, parsed.rows);
     return formatInferResponse(graph.spec, parsed, raw);
   });
   route('POST', ['/predict'], 'predict', async (request, reply) => {
     const graph = graphFor({ name });
     const withEmbedding = parseEmbeddingFlag(request.query);
     const parsed = parsePredictRequest(request.body, graph.spec.input.width);
-    const raw = await graph.run(parsed.data, parsed.rows);
+    const raw = await runOrRefuse(graph, parsed.data, parsed.rows);
     return formatPredictResponse(name, parsed.rows, raw, withEmbedding, reply.elapsedTime);
   });
   route('GET', ['/metrics'], 'metrics', async (_request, reply) =>

@@ -100,7 +100,16 @@ describe('InferenceCascade CRD validation (real API server)', function () {
     rejects('bad-scheme', (spec) => { spec.variants[0].model.uri = 'ftp://models/x.onnx'; },
       'spec.variants[0].model.uri: Invalid value', 'must be a file://, http(s)://, s3://, gs:// or pvc:// URI');
     rejects('traversal', (spec) => { spec.variants[0].model.uri = 'file:///models/../etc/passwd'; },
-      'spec.variants[0].model.uri: Invalid value', "must not contain '..' path segments");
+      'spec.variants[0].model.uri: Invalid value', "must not contain '.' or '..' path segments");
+    // URL parsing turns %2e%2e into '..': file:///models/%2e%2e/etc/passwd would load /etc/passwd.
+    rejects('encoded-traversal', (spec) => { spec.variants[0].model.uri = 'file:///models/%2e%2e/etc/passwd'; },
+      'spec.variants[0].model.uri: Invalid value', "must not percent-encode '.', '/' or a backslash");
+    rejects('encoded-slash', (spec) => { spec.variants[0].model.uri = 's3://bucket/models%2F..%2Fsecrets'; },
+      'spec.variants[0].model.uri: Invalid value', "must not percent-encode '.', '/' or a backslash");
+    rejects('outside-mount', (spec) => { spec.variants[0].model.uri = 'file:///etc/kubernetes'; },
+      'spec.variants[0].model.uri: Invalid value', 'a file:// URI must name a folder under /models/, where the images mount models');
+    rejects('policy-traversal', (spec) => { spec.router.policy = { type: 'learned', model: { uri: 'file:///models/%2E%2E/policy.onnx' } }; },
+      'spec.router.policy.model.uri: Invalid value', "must not percent-encode '.', '/' or a backslash");
   });
 
   it('refuses resource values that are not quantities', () => {

@@ -67,6 +67,13 @@ describe('router config', () => {
     assert.deepEqual(parseRouterConfig(mutated((d) => { d.cache.canary = { fraction: 0.5 }; }), 'router.json').cache.canary, { fraction: 0.5 });
   });
 
+  it('refuses model URIs that could step out of the model folder, naming the field', () => {
+    rejects((d) => { d.variants[0].modelUri = 'file:///models/%2e%2e/etc/passwd'; },
+      `router.json: variants[0].modelUri must not percent-encode '.', '/' or a backslash, got "file:///models/%2e%2e/etc/passwd"`);
+    rejects((d) => { d.policy = { type: 'learned', model: { uri: 'file:///models/../p.onnx' } }; },
+      `router.json: policy.model.uri must not contain '.' or '..' path segments, got "file:///models/../p.onnx"`);
+  });
+
   it('ignores unknown fields and keeps optional ones', () => {
     const config = parseRouterConfig(mutated((d) => {
       d.extra = true;

@@ -27,6 +27,7 @@ describe('variant server config', () => {
       batching: false,
       batchWindowMs: 0,
       maxBatch: 32,
+      maxQueued: 1024,
       bodyLimitBytes: 4 * 1024 * 1024,
       device: 'auto',
       logLevel: 'info',
@@ -76,6 +77,8 @@ describe('variant server config', () => {
     rejects(['--model', 'm'], { BATCHING: 'maybe' }, /BATCHING must be true or false; got "maybe"/);
     rejects(['--model', 'm', '--batch-window-ms=-1'], {}, /--batch-window-ms must be a number of milliseconds/);
     rejects(['--model', 'm', '--max-batch', '0'], {}, /--max-batch must be an integer from 1/);
+    rejects(['--model', 'm', '--max-queued', '0'], {}, /--max-queued must be an integer from 1 to 1000000; got "0"/);
+    rejects(['--model', 'm'], { MAX_QUEUED: 'many' }, /^MAX_QUEUED must be an integer/);
     rejects(['--model', 'm', '--body-limit-bytes', '10'], {}, /--body-limit-bytes must be an integer from 1024/);
     rejects(['--model', 'm', '--device', 'tpu'], {}, /--device must be one of auto, cpu, cuda; got "tpu"/);
     rejects(['--model', 'm'], { DEVICE: 'gpu' }, /DEVICE must be one of auto, cpu, cuda/);

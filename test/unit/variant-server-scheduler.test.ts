@@ -1,7 +1,7 @@
 // The scheduler with a fake graph whose output row i is 10 * input row i, so the split is checkable.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Scheduler, sliceRows, type SchedulerGraph } from '../../variant-server/scheduler.js';
+import { Scheduler, SchedulerSaturatedError, sliceRows, type SchedulerGraph } from '../../variant-server/scheduler.js';
 
 interface Recorder {
   graph: SchedulerGraph;
@@ -37,6 +37,30 @@ describe('variant server scheduler', () => {
     const results = await Promise.all([scheduler.submit(fake.graph, rows(1, 2, 0), 1), scheduler.submit(fake.graph, rows(2, 2, 100), 2)]);
     assert.deepEqual(fake.runs, [1, 2]);
     assert.deepEqual(Array.from(results[1]!.out!), [1000, 1010, 1020, 1030]);
+  });
+
+  it('refuses new requests at once while maxQueued are waiting, and accepts again once they run', async () => {
+    const fake = fakeGraph('g', 1, true);
+    const scheduler = new Scheduler({ batching: false, batchWindowMs: 0, maxBatch: 32, maxQueued: 2 });
+    const first = scheduler.submit(fake.graph, rows(1, 1, 0), 1);
+    const second = scheduler.submit(fake.graph, rows(1, 1, 1), 1);
+    await sleep(1);
+    assert.equal(scheduler.queueDepth, 1, 'the first runs, the second waits');
+    const third = scheduler.submit(fake.graph, rows(1, 1, 2), 1);
+    assert.equal(scheduler.queueDepth, 2);
+    await assert.rejects(scheduler.submit(fake.graph, rows(1, 1, 3), 1), (error: unknown) =>
+      error instanceof SchedulerSaturatedError && /2 requests are already waiting for the model \(max-queued 2\); retry later/.test(error.message));
+    assert.equal(scheduler.queueDepth, 2, 'a refused request is not counted');
+    for (let i = 0; i < 3; i++) {
+      fake.release();
+      await sleep(1);
+    }
+    await Promise.all([first, second, third]);
+    assert.equal(scheduler.queueDepth, 0);
+    const again = scheduler.submit(fake.graph, rows(1, 1, 4), 1);
+    await sleep(1);
+    fake.release();
+    assert.deepEqual(Array.from((await again).out!), [40]);
   });
 
   it('merges requests arriving within the window and splits the outputs back', async () => {

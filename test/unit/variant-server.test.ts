@@ -199,6 +199,25 @@ describe('variant server (OIP v2 over HTTP)', () => {
     assert.deepEqual(withEmbedding.body.embedding.flat(), Array.from(embedding));
   });
 
+  it('answers 429 with Retry-After once max-queued requests wait, instead of queueing without bound', async () => {
+    const bounded = await startVariantServer({ model: TEST_MODEL_DIR, port: 0, logger: quietLogger(), maxQueued: 1 });
+    try {
+      const body = { features: [row(reference, 0)] };
+      const answers = await Promise.all(Array.from({ length: 60 }, () => fetch(`${bounded.url}/predict`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+      }).then(async (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { error?: string } }))));
+      const refused = answers.filter((a) => a.status === 429);
+      assert.ok(refused.length > 0, 'some of 60 concurrent requests find the queue full');
+      assert.equal(refused.length + answers.filter((a) => a.status === 200).length, 60, 'every other request is answered');
+      for (const a of refused) {
+        assert.equal(a.retryAfter, '1');
+        assert.match(a.body.error ?? '', /already waiting for the model \(max-queued 1\); retry later/);
+      }
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('exports Prometheus metrics from its own registry', async () => {
     const text = (await request(`${server.url}/metrics`)).body.text as string;
     assert.ok(metricValue(text, 'inference_cascade_variant_requests_total', { endpoint: 'infer', model: NAME }) >= 3);
