@@ -12,7 +12,7 @@ import type { AgentState } from './agent/decide.js';
 import { divergence } from './agent/divergence.js';
 import { CacheArm, canaryCacheSpec, samePolicy, type ArmName } from './cache/cache-arm.js';
 import { compareArms, DEFAULT_MAX_RISK, DEFAULT_VERDICT_RULE, type CanaryComparison, type CanaryVerdict } from './cache/canary-verdict.js';
-import { prefixKey, prefixShare } from './cache/prefix-key.js';
+import { modelIdentity, prefixKey, prefixShare } from './cache/prefix-key.js';
 import type { PrefixCache, PrefixCacheStats } from './cache/prefix-cache.js';
 import type { Cascade } from './cascade.js';
 import { allowedRoles } from './forwarding/circuit-breaker.js';
@@ -327,7 +327,7 @@ export class Router {
     const { cache, agent } = arm;
     const keyFor = (role: Role) => {
       const variant = config.variants.find((v) => v.role === role)!;
-      return prefixKey({ cascade: `${config.cascade.namespace}/${config.cascade.name}`, modelVersion: variant.modelVersion, variant: role, features, prefixLength: arm.spec.prefixLength });
+      return prefixKey({ cascade: `${config.cascade.namespace}/${config.cascade.name}`, modelVersion: modelIdentity(variant), variant: role, features, prefixLength: arm.spec.prefixLength });
     };
     const key = keyFor(decision.role);
     if (cache.reuseEnabled) {

@@ -5,6 +5,14 @@
 
 export const DEFAULT_KEY_DECIMALS = 4;
 
+/**
+ * What identifies a variant's model in cache keys: its version and, when known, its URI, so a new
+ * model at a new URI never reads the old model's embeddings even if nobody bumped the version.
+ */
+export function modelIdentity(variant: { modelVersion: string; modelUri?: string }): string {
+  return variant.modelUri ? `${variant.modelVersion}@${variant.modelUri}` : variant.modelVersion;
+}
+
 export interface PrefixKeyInput {
   cascade: string;
   modelVersion: string;

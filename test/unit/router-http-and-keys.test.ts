@@ -4,6 +4,7 @@ import { strict as assert } from 'node:assert';
 import { createRouterServer } from '../../router-sidecar/server.js';
 import { StaticPolicy } from '../../router-sidecar/policy/static.js';
 import { UpstreamError } from '../../router-sidecar/upstream.js';
+import { modelIdentity } from '../../router-sidecar/cache/prefix-key.js';
 import { fakeRouter, PROFILES, quiet } from '../support/fake-router.js';
 
 describe('router saturation over HTTP', () => {
@@ -25,5 +26,26 @@ describe('router saturation over HTTP', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('cache keys follow the model', () => {
+  it('a new model URI (same version) or a new version never reads the old model\'s embeddings', async () => {
+    const { router, cascade } = fakeRouter(new StaticPolicy('distilled', PROFILES), {}, { cacheEnabled: true });
+    const features = Float32Array.from([0.1, 0.2]);
+    const withDistilled = (change: { modelUri?: string; modelVersion?: string }) => ({
+      ...cascade, config: { ...cascade.config, variants: cascade.config.variants.map((v) => (v.role === 'distilled' ? { ...v, ...change } : v)) },
+    });
+    const hit = async () => (await router.route(features, 1, undefined)).cacheHit;
+    router.swap(withDistilled({ modelUri: 'file:///models/a' }));
+    assert.equal(await hit(), false);
+    assert.equal(await hit(), true, 'same model: reused');
+    router.swap(withDistilled({ modelUri: 'file:///models/b' }));
+    assert.equal(await hit(), false, 'new URI, same version: computed fresh');
+    assert.equal(await hit(), true);
+    router.swap(withDistilled({ modelUri: 'file:///models/b', modelVersion: '2' }));
+    assert.equal(await hit(), false, 'new version: computed fresh');
+    assert.equal(modelIdentity({ modelVersion: '3' }), '3');
+    assert.equal(modelIdentity({ modelVersion: '3', modelUri: 'file:///models/x' }), '3@file:///models/x');
   });
 });
