@@ -21,7 +21,7 @@ export interface ExperimentReport {
 /** Fields that vary between runs with the same seed (wall-clock timing); everything else repeats. */
 export const TIMING_FIELDS = new Set([
   'generated_at', 'seconds', 'detection_delay_seconds', 'mean_ms', 'p50_ms', 'p95_ms', 'p99_ms', 'rps', 'cpu_us_per_request',
-  'router_cpu_us_per_request', 'variants_cpu_us_per_request', 'hit_p50_ms', 'miss_p50_ms', 'latency', 'at', 'expiredOlderThanMs',
+  'router_cpu_us_per_request', 'variants_cpu_us_per_request', 'hit_p50_ms', 'miss_p50_ms', 'latency', 'at',
 ]);
 
 /** A copy without timing fields (TIMING_FIELDS, or a report's own `timing_fields`), for comparing two runs. */

@@ -150,7 +150,7 @@ export async function riskGrid(
           divergence_cosine_p99_on_hits: round(nearestRank([...result.hitCosine].sort((a, b) => a - b), 0.99)),
           expirations: perRun(result.expirations),
           disables: perRun(enforced.filter((a) => a.action === 'disable').length),
-          early_expiries: perRun(enforced.filter((a) => a.expiredOlderThanMs !== undefined).length),
+          early_expiries: perRun(enforced.filter((a) => a.expiredStoredBefore !== undefined).length),
         });
         flags?.set(cells[cells.length - 1]!, result.disagreementFlags);
         onCell?.(cells.length, total);

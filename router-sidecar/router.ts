@@ -214,7 +214,7 @@ export class Router {
         // Only the current policy's state is the cascade's; the canary's shows in /status and metrics.
         if (arm.cache.setReuse(enabled, reason) && name === 'current') void options.reportCacheState?.(enabled, reason);
       },
-      expireOlderThan: (ms) => (name === 'current' ? this.currentArm : this.canaryArm)?.cache.expireOlderThan(ms),
+      expireStoredBefore: (mark) => (name === 'current' ? this.currentArm : this.canaryArm)?.cache.expireStoredBefore(mark),
       recordAction: (action) => options.metrics.agentActions.inc({ action }),
       log: name === 'current' ? options.logger : options.logger.child({ cachePolicy: 'canary' }),
       emitEvent: name === 'current' ? options.emitEvent : (reason, message) => options.emitEvent(reason, `Canary cache policy: ${message}`),
@@ -410,7 +410,7 @@ export class Router {
     arm.countSample(value);
     this.divergenceLog.push({ request, divergence: value, reuse: arm.cache.reuseEnabled, arm: arm.name });
     if (this.divergenceLog.length >= 40_000) this.divergenceLog.splice(0, 20_000);
-    arm.agent.observe({ divergence: value, request });
+    arm.agent.observe({ divergence: value, request, mark: arm.cache.mark() });
     if (this.canaryArm) this.checkCanaryVerdict();
   }
 }

@@ -12,8 +12,8 @@ export type AppliedAction = Exclude<AgentAction, 'none'>;
 export interface AgentEffects {
   /** `reason` is a short code for the cascade's status: DriftDetected or DriftCleared. */
   setReuse(enabled: boolean, reason: string): void;
-  /** Entries stored more than `ms` milliseconds ago (0: before now) are not to be reused again. */
-  expireOlderThan(ms: number): void;
+  /** Entries stored before this cache mark are not to be reused again. */
+  expireStoredBefore(mark: number): void;
   /** For a metric such as cache_agent_actions_total{action}. */
   recordAction(action: AppliedAction, reason: string): void;
   log: Logger;
@@ -28,8 +28,8 @@ export interface AgentActionRecord {
   action: AppliedAction;
   reason: string;
   risk: number;
-  /** Adaptive TTL: entries stored more than this many ms before the action were expired. */
-  expiredOlderThanMs?: number;
+  /** Adaptive TTL: entries stored before this cache mark were expired. */
+  expiredStoredBefore?: number;
   /** False when the agent only observes: the action was decided but not taken. */
   enforced: boolean;
 }
@@ -39,6 +39,8 @@ export interface AgentSample {
   request: number;
   /** Defaults to the controller's clock. */
   at?: number;
+  /** The cache's mark() when the sample was taken, before the fresh embedding is stored. */
+  mark?: number;
 }
 
 export interface AgentControllerOptions {
@@ -100,15 +102,15 @@ export class AgentController {
 
   observe(sample: AgentSample): Decision {
     const at = sample.at ?? this.clock();
-    const window = this.observer.record({ at, divergence: sample.divergence });
+    const window = this.observer.record({ at, divergence: sample.divergence, ...(sample.mark !== undefined ? { mark: sample.mark } : {}) });
     const decision = decide(window, this.current, this.options.config);
     const changed = this.apply(decision);
     this.current = decision.next;
     if (changed) {
-      const { action, reason, risk, expireOlderThanMs } = decision;
+      const { action, reason, risk, expireStoredBefore } = decision;
       this.remember({
         request: sample.request, at, action: action as AppliedAction, reason, risk,
-        ...(expireOlderThanMs !== undefined ? { expiredOlderThanMs: expireOlderThanMs } : {}), enforced: this.enforcing,
+        ...(expireStoredBefore !== undefined ? { expiredStoredBefore: expireStoredBefore } : {}), enforced: this.enforcing,
       });
     }
     return decision;
@@ -160,9 +162,9 @@ export class AgentController {
   }
 
   private expireSuspects(decision: Decision): void {
-    if (decision.expireOlderThanMs === undefined) return;
-    this.options.effects.expireOlderThan(decision.expireOlderThanMs);
-    this.options.effects.log.info('cache entries that may predate the change expired', { action: decision.action, olderThanMs: decision.expireOlderThanMs });
+    if (decision.expireStoredBefore === undefined) return;
+    this.options.effects.expireStoredBefore(decision.expireStoredBefore);
+    this.options.effects.log.info('cache entries that may predate the change expired', { action: decision.action, storedBeforeMark: decision.expireStoredBefore });
   }
 
   private emit(reason: string, message: string): void {

@@ -27,13 +27,15 @@ export interface Observation {
   /** Milliseconds; only differences matter. */
   at: number;
   divergence: number;
+  /** The cache's store-order mark when the sample was taken (entries stored earlier are before it). */
+  mark?: number;
 }
 
 export interface AgentState {
   reuseEnabled: boolean;
   /** Consecutive clean samples; reset by a drifted sample and when reuse is disabled. */
   cleanRun: number;
-  /** When the current clean run began (the time of its first sample); unset with no clean run. */
+  /** The cache mark of the current clean run's first sample; unset with no clean run or no marks. */
   cleanSince?: number;
 }
 
@@ -53,11 +55,8 @@ export type AgentAction = 'disable' | 'enable' | 'none';
 export interface Decision {
   action: AgentAction;
   reason: string;
-  /**
-   * Adaptive mode, with 'disable' and 'enable': entries stored more than this many milliseconds
-   * before the sample that prompted the decision are to expire (0: every entry stored before it).
-   */
-  expireOlderThanMs?: number;
+  /** Adaptive mode, with 'disable' and 'enable': entries stored before this cache mark are to expire. */
+  expireStoredBefore?: number;
   risk: number;
   /** The state after applying the decision. */
   next: AgentState;
@@ -112,7 +111,7 @@ export function decide(window: readonly Observation[], state: AgentState, config
   const risk = counts.drifted / counts.samples;
   const isClean = !drifted(newest, config.threshold);
   const cleanRun = isClean ? state.cleanRun + 1 : 0;
-  const cleanSince = !isClean ? undefined : state.cleanRun === 0 || state.cleanSince === undefined ? newest.at : state.cleanSince;
+  const cleanSince = !isClean ? undefined : state.cleanRun === 0 || state.cleanSince === undefined ? newest.mark : state.cleanSince;
   const running = (reuseEnabled: boolean): AgentState => ({ reuseEnabled, cleanRun, ...(cleanSince !== undefined ? { cleanSince } : {}) });
   const adaptive = config.adaptTtl !== false;
   const tripped = counts.samples >= config.minSamples && risk >= config.tripFraction;
@@ -124,13 +123,13 @@ export function decide(window: readonly Observation[], state: AgentState, config
         action: 'enable',
         reason: `${cleanRun} consecutive shadow samples within ${config.threshold}`,
         risk,
-        ...(adaptive && cleanSince !== undefined ? { expireOlderThanMs: newest.at - cleanSince } : {}),
+        ...(adaptive && cleanSince !== undefined ? { expireStoredBefore: cleanSince } : {}),
         next: running(true),
       };
     }
     return { action: 'none', reason: `reuse stays disabled: ${cleanRun} of ${config.cleanRunToEnable} clean samples`, risk, next: running(false) };
   }
 
-  if (tripped) return { action: 'disable', reason: summary, risk, ...(adaptive ? { expireOlderThanMs: 0 } : {}), next: { reuseEnabled: false, cleanRun: 0 } };
+  if (tripped) return { action: 'disable', reason: summary, risk, ...(adaptive && newest.mark !== undefined ? { expireStoredBefore: newest.mark } : {}), next: { reuseEnabled: false, cleanRun: 0 } };
   return { action: 'none', reason: summary, risk, next: running(true) };
 }

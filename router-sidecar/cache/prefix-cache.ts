@@ -40,6 +40,8 @@ export interface PrefixCacheStats {
 interface Entry {
   embedding: Float32Array;
   storedAt: number;
+  /** Place in store order. */
+  seq: number;
   ttlMs: number;
 }
 
@@ -53,8 +55,10 @@ export class PrefixCache {
   private readonly clock: Clock;
   private readonly tracksBytes: boolean;
   private ttlMs: number;
-  /** Entries stored before this time count as expired (see expireOlderThan). */
-  private staleBefore = -Infinity;
+  /** How many entries were ever stored: each entry's place in store order (see mark). */
+  private stored = 0;
+  /** Entries stored before this mark count as expired (see expireStoredBefore). */
+  private staleBefore = 0;
   private reuse = true;
   private reuseReason = 'Enabled';
   private hits = 0;
@@ -110,7 +114,7 @@ export class PrefixCache {
 
   /** Stores (or replaces) the embedding; the cache keeps the array, so do not mutate it afterwards. */
   set(key: string, embedding: Float32Array): void {
-    this.lru.set(key, { embedding, storedAt: this.clock(), ttlMs: this.ttlMs }, { ttl: this.ttlMs });
+    this.lru.set(key, { embedding, storedAt: this.clock(), seq: this.stored++, ttlMs: this.ttlMs }, { ttl: this.ttlMs });
   }
 
   /** Returns whether the flag changed. */
@@ -129,14 +133,19 @@ export class PrefixCache {
     this.ttlMs = positiveInteger('ttlMs', ms);
   }
 
+  /** The store-order mark of the next entry: entries stored from now on are at or after it. */
+  mark(): number {
+    return this.stored;
+  }
+
   /**
-   * Every entry stored more than `ms` milliseconds ago (0: any time before now) counts as expired
-   * from now on: the agent's answer to drift, whose onset lies somewhere before the samples that
-   * revealed it. Entries stored since are unaffected. O(1): expiry stays lazy.
+   * Every entry stored before `mark` (from `mark()`) counts as expired from now on: the agent's
+   * answer to drift, whose onset lies somewhere before the samples that revealed it. Store order,
+   * not time, so the same traffic expires the same entries however fast it runs. O(1): lazy.
    */
-  expireOlderThan(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`expireOlderThan needs a non-negative age in ms, got ${ms}`);
-    this.staleBefore = Math.max(this.staleBefore, this.clock() - ms);
+  expireStoredBefore(mark: number): void {
+    if (!Number.isInteger(mark) || mark < 0) throw new RangeError(`expireStoredBefore needs a mark from mark(), got ${mark}`);
+    this.staleBefore = Math.max(this.staleBefore, mark);
   }
 
   /** Drops expired entries now; returns how many. */
@@ -182,7 +191,7 @@ export class PrefixCache {
   }
 
   private expired(entry: Entry, now: number): boolean {
-    return entry.storedAt < this.staleBefore || now - entry.storedAt > Math.min(entry.ttlMs, this.ttlMs);
+    return entry.seq < this.staleBefore || now - entry.storedAt > Math.min(entry.ttlMs, this.ttlMs);
   }
 
   private expire(key: string): void {

@@ -65,7 +65,7 @@ function run(divergences: number[], state: AgentState = initialAgentState(), con
   const window: Observation[] = [];
   const decisions = [];
   for (const [i, value] of divergences.entries()) {
-    window.push({ at: i * 100, divergence: value });
+    window.push({ at: i * 100, divergence: value, mark: i });
     if (window.length > config.windowSize) window.shift();
     const decision = decide(window, state, config);
     decisions.push(decision);
@@ -158,25 +158,24 @@ describe('decide', () => {
   });
 
   it('in adaptive mode expires entries that may predate a change when it disables and enables reuse', () => {
+    // Each sample's cache mark is its index here.
     const { decisions } = run([...repeat(CLEAN, 5), ...repeat(DRIFT, 5), DRIFT, ...repeat(CLEAN, 30)]);
-    const disable = decisions.find((d) => d.action === 'disable')!;
-    assert.equal(disable.expireOlderThanMs, 0, 'every entry stored before the tripping sample');
+    const disableAt = decisions.findIndex((d) => d.action === 'disable');
+    assert.equal(decisions[disableAt]!.expireStoredBefore, disableAt, 'every entry stored before the tripping sample');
     const enableAt = decisions.findIndex((d) => d.action === 'enable');
     assert.equal(enableAt, 11 + CONFIG.cleanRunToEnable - 1);
-    // The clean run began at sample 11 (at 1100 ms); the enabling sample is at enableAt * 100 ms.
-    assert.equal(decisions[enableAt]!.expireOlderThanMs, enableAt * 100 - 1100);
-    assert.ok(decisions.filter((d) => d.action !== 'disable' && d.action !== 'enable').every((d) => d.expireOlderThanMs === undefined));
+    assert.equal(decisions[enableAt]!.expireStoredBefore, 11, 'every entry stored before the clean run began (sample 11)');
+    assert.ok(decisions.filter((d) => d.action !== 'disable' && d.action !== 'enable').every((d) => d.expireStoredBefore === undefined));
   });
 
   it('in fixed mode expires nothing early', () => {
     const { decisions } = run([...repeat(CLEAN, 5), ...repeat(DRIFT, 6), ...repeat(CLEAN, 30)], undefined, { ...CONFIG, adaptTtl: false });
-    assert.deepEqual(decisions.filter((d) => d.action === 'disable' || d.action === 'enable').map((d) => [d.action, d.expireOlderThanMs]), [['disable', undefined], ['enable', undefined]]);
+    assert.deepEqual(decisions.filter((d) => d.action === 'disable' || d.action === 'enable').map((d) => [d.action, d.expireStoredBefore]), [['disable', undefined], ['enable', undefined]]);
   });
 
-  it('restarts the clean run clock after a drifted sample', () => {
+  it('restarts the clean run after a drifted sample', () => {
     const { decisions } = run([...repeat(DRIFT, 10), ...repeat(CLEAN, 5), DRIFT, ...repeat(CLEAN, CONFIG.cleanRunToEnable)]);
-    const enable = decisions.find((d) => d.action === 'enable')!;
-    assert.equal(enable.expireOlderThanMs, (CONFIG.cleanRunToEnable - 1) * 100);
+    assert.equal(decisions.find((d) => d.action === 'enable')!.expireStoredBefore, 16);
   });
 
   it('does not act on one outlier in a full window of 20', () => {
@@ -251,7 +250,7 @@ function recordingEffects(options: { emitEvent?: AgentEffects['emitEvent'] } = {
   } as unknown as Logger;
   const effects: AgentEffects = {
     setReuse: (enabled, reason) => { calls.push(`setReuse ${enabled} ${reason}`); },
-    expireOlderThan: (ms) => { calls.push(`expireOlderThan ${ms}`); },
+    expireStoredBefore: (mark) => { calls.push(`expireStoredBefore ${mark}`); },
     recordAction: (action) => { calls.push(`record ${action}`); },
     log: logger,
     emitEvent: options.emitEvent ?? ((reason) => { calls.push(`event ${reason}`); }),
@@ -268,8 +267,8 @@ describe('AgentController', () => {
   it('applies a disable once, with one Event, however long drift lasts', () => {
     const { effects, calls } = recordingEffects();
     const agent = controller(effects);
-    for (let request = 1; request <= 30; request++) agent.observe({ divergence: DRIFT, request: request * 100 });
-    assert.deepEqual(calls, ['setReuse false DriftDetected', 'expireOlderThan 0', 'event CacheReuseDisabled', 'record disable']);
+    for (let request = 1; request <= 30; request++) agent.observe({ divergence: DRIFT, request: request * 100, mark: request });
+    assert.deepEqual(calls, ['setReuse false DriftDetected', 'expireStoredBefore 5', 'event CacheReuseDisabled', 'record disable']);
     assert.equal(agent.state().reuseEnabled, false);
     assert.deepEqual(agent.actions().map(({ request, at, action }) => ({ request, at, action })), [{ request: 500, at: 1_050, action: 'disable' }]);
   });
@@ -305,7 +304,7 @@ describe('AgentController', () => {
     const { effects, calls } = recordingEffects();
     const agent = controller(effects);
     let request = 0;
-    const feed = (value: number, times: number) => { for (let i = 0; i < times; i++) agent.observe({ divergence: value, request: ++request }); };
+    const feed = (value: number, times: number) => { for (let i = 0; i < times; i++) { request++; agent.observe({ divergence: value, request, mark: request }); } };
     feed(CLEAN, 10);
     feed(DRIFT, 2);
     feed(CLEAN, 1);
@@ -313,12 +312,12 @@ describe('AgentController', () => {
     feed(CLEAN, CONFIG.cleanRunToEnable + 10);
     assert.deepEqual(calls, [
       // Entries stored before the tripping sample may hold drifted inputs' embeddings.
-      'setReuse false DriftDetected', 'expireOlderThan 0', 'event CacheReuseDisabled', 'record disable',
-      // Enabling keeps only entries stored during the clean run: 12 samples, 10 ms apart.
-      'expireOlderThan 110', 'setReuse true DriftCleared', 'event CacheReuseEnabled', 'record enable',
+      'setReuse false DriftDetected', 'expireStoredBefore 16', 'event CacheReuseDisabled', 'record disable',
+      // Enabling keeps only entries stored during the clean run, which began at request 17.
+      'expireStoredBefore 17', 'setReuse true DriftCleared', 'event CacheReuseEnabled', 'record enable',
     ]);
     const actions = agent.actions();
-    assert.deepEqual(actions.map((a) => [a.request, a.action, a.expiredOlderThanMs]), [[16, 'disable', 0], [28, 'enable', 110]]);
+    assert.deepEqual(actions.map((a) => [a.request, a.action, a.expiredStoredBefore]), [[16, 'disable', 16], [28, 'enable', 17]]);
     assert.equal(agent.state().reuseEnabled, true);
   });
 

@@ -162,27 +162,29 @@ describe('PrefixCache', () => {
     assert.equal(cache.stats().expirations, 2);
   });
 
-  it('expires entries stored more than a given age ago, keeps later ones, and counts expirations', () => {
+  it('expires entries stored before a store-order mark, keeps later ones, and counts expirations', () => {
     const clock = manualClock();
     const cache = new PrefixCache({ maxEntries: 10, ttlMs: 10_000, clock: clock.now });
+    assert.equal(cache.mark(), 0);
     cache.set('oldest', vec(1));
-    clock.advance(100);
     cache.set('older', vec(2));
-    clock.advance(100);
+    const mark = cache.mark();
+    assert.equal(mark, 2);
     cache.set('recent', vec(3));
-    clock.advance(50);
-    cache.expireOlderThan(60);
+    cache.expireStoredBefore(mark);
     assert.equal(cache.get('oldest'), undefined);
     assert.equal(cache.peek('older'), undefined, 'not even for shadow comparisons');
-    assert.ok(cache.get('recent'), 'stored 50 ms ago');
-    cache.expireOlderThan(0);
-    assert.equal(cache.get('recent'), undefined, 'age 0: everything stored before now');
+    assert.ok(cache.get('recent'), 'stored at the mark');
+    cache.expireStoredBefore(cache.mark());
+    assert.equal(cache.get('recent'), undefined, 'everything stored so far');
     cache.set('fresh', vec(4));
     assert.ok(cache.get('fresh'), 'entries stored from now on are unaffected');
     clock.advance(5_000);
     assert.ok(cache.get('fresh'), 'and keep their full TTL');
+    cache.expireStoredBefore(1);
+    assert.ok(cache.get('fresh'), 'an older mark never brings expired entries back or expires newer ones');
     assert.equal(cache.stats().expirations, 3);
-    assert.throws(() => cache.expireOlderThan(-1), /non-negative age/);
+    assert.throws(() => cache.expireStoredBefore(-1), /a mark from mark\(\)/);
   });
 
   it('does not extend entries when the TTL grows', () => {
