@@ -5,9 +5,6 @@
 import { fileURLToPath } from 'node:url';
 
 export const MODEL_URI_SCHEMES = ['file', 'http', 'https', 's3', 'gs', 'pvc'] as const;
-/** Where the images mount model folders; file:// URIs in a cascade point under it. */
-export const MODEL_MOUNT = '/models/';
-
 export class ModelUriError extends Error {
   override name = 'ModelUriError';
 }

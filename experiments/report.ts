@@ -24,11 +24,11 @@ export const TIMING_FIELDS = new Set([
   'router_cpu_us_per_request', 'variants_cpu_us_per_request', 'hit_p50_ms', 'miss_p50_ms', 'latency', 'at',
 ]);
 
-/** A copy without timing fields (TIMING_FIELDS, or a report's own `timing_fields`), for comparing two runs. */
-export function withoutTiming(value: unknown, fields: ReadonlySet<string> = TIMING_FIELDS): unknown {
-  if (Array.isArray(value)) return value.map((v) => withoutTiming(v, fields));
+/** A copy without timing fields, for comparing two runs. */
+export function withoutTiming(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutTiming);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([key]) => !fields.has(key)).map(([key, v]) => [key, withoutTiming(v, fields)]));
+    return Object.fromEntries(Object.entries(value).filter(([key]) => !TIMING_FIELDS.has(key)).map(([key, v]) => [key, withoutTiming(v)]));
   }
   return value;
 }

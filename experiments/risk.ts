@@ -202,9 +202,11 @@ export function adaptiveVersusFixed(
     return fa && fb ? pairedComparison(fa, fb) : undefined;
   };
   const against = within.filter((c) => c.mode !== 'adaptive' && c.risk <= maxRisk).map((fixed) => {
-    const eligible = adaptive.filter((a) => a.risk <= fixed.risk || paired(a, fixed)?.aMore === false);
-    const best = bestWithin(eligible.map((c) => ({ hitRate: c.hit_rate, risk: 0, cell: c })), 0)?.cell;
-    const test = best && best.risk > fixed.risk ? paired(best, fixed) : undefined;
+    const tests = new Map(adaptive.filter((a) => a.risk > fixed.risk).map((a) => [a, paired(a, fixed)]));
+    const eligible = adaptive.filter((a) => a.risk <= fixed.risk || tests.get(a)?.aMore === false);
+    // Eligibility already holds the risk condition: among the eligible, the most reuse.
+    const best = bestWithin(eligible.map(point), Infinity)?.cell;
+    const test = best ? tests.get(best) : undefined;
     return {
       fixed: { mode: fixed.mode, ttl_seconds: fixed.ttl_seconds, prefix_length: fixed.prefix_length, drift_threshold: fixed.drift_threshold, hit_rate: fixed.hit_rate, risk: fixed.risk },
       adaptive: best ? { ttl_seconds: best.ttl_seconds, prefix_length: best.prefix_length, drift_threshold: best.drift_threshold, hit_rate: best.hit_rate, risk: best.risk } : null,

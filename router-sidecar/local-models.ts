@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { modelUriPath, modelUriProblem } from '../common/model-uri.js';
+import { ModelUriError, modelUriPath } from '../common/model-uri.js';
 import type { RouterVariantEndpoint } from '../crds/router-config.js';
 import { ROLES, type Role } from '../crds/types.js';
 import { openCorrectnessEstimator, type CorrectnessEstimator } from './policy/estimator-model.js';
@@ -20,8 +20,12 @@ export function localModelPath(uri: string | undefined, modelsRoot: string | und
   let path: string;
   if (/^file:\/\//i.test(uri)) {
     // The config parser refuses such URIs; this keeps any other caller from stepping out too.
-    if (modelUriProblem(uri)) return undefined;
-    path = modelUriPath(uri);
+    try {
+      path = modelUriPath(uri);
+    } catch (error) {
+      if (error instanceof ModelUriError) return undefined;
+      throw error;
+    }
   } else if (uri.startsWith('/')) {
     if (normalize(uri) !== uri) return undefined;
     path = uri;

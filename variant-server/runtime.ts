@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { modelUriPath, modelUriProblem } from '../common/model-uri.js';
+import { ModelUriError, modelUriPath } from '../common/model-uri.js';
 // Namespace import: under mocha the default import of this CommonJS package comes out undefined.
 import * as ort from 'onnxruntime-node';
 import { chooseExecutionProviders, type DeviceRequest } from './execution-provider.js';
@@ -40,9 +40,12 @@ export interface VariantRuntime {
 /** Accepts a directory path or a file:// URI naming one. */
 export function modelDirectory(location: string): string {
   if (/^file:\/\//i.test(location)) {
-    const problem = modelUriProblem(location);
-    if (problem) throw new ModelLoadError(`model location "${location}": ${problem}`);
-    return modelUriPath(location);
+    try {
+      return modelUriPath(location, 'model location');
+    } catch (error) {
+      if (error instanceof ModelUriError) throw new ModelLoadError(error.message);
+      throw error;
+    }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     throw new ModelLoadError(`model location "${location}": only local paths and file:// URIs are supported`);
