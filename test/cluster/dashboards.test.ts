@@ -64,7 +64,10 @@ describe('dashboards and alerting rules against the real /metrics', function () 
 
   before(async () => {
     await ensureCluster();
-    operator = await startOperator({ kubeconfig: serviceAccountKubeconfig(), identity: 'dashboards-test' });
+    // Starting the local cascade below loads five ONNX processes on two cores; the default 4 s test
+    // lease can lapse meanwhile, and a replica that loses its lease exits by design. This test is
+    // about /metrics, not leader election, so it runs with a lease that outlasts the start-up.
+    operator = await startOperator({ kubeconfig: serviceAccountKubeconfig(), identity: 'dashboards-test', leaseDurationSeconds: 30 });
     cascade = await startLocalCascade({ cascadeFile: path.join(ROOT, 'manifests', 'samples', 'cascade.yaml') });
     const body = JSON.stringify({ features: [Array.from({ length: 32 }, (_, i) => Math.sin(i))] });
     for (let i = 0; i < 5; i++) await fetch(`${cascade.router.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
