@@ -39,12 +39,13 @@ export interface InProcessRouter {
 export function inProcessRouter(options: InProcessRouterOptions): InProcessRouter {
   const load = new LoadTracker();
   const breakers = createBreakers({ failureThreshold: 100 });
+  const retryBudget = new RetryBudget({ ratio: 1, minConcurrent: 1000 });
   const forwarder = new Forwarder({
-    clients: options.clients, breakers, load, retryBudget: new RetryBudget({ ratio: 1, minRetriesPerSecond: 1000 }),
+    clients: options.clients, breakers, load, retryBudget,
     maxInFlightPerVariant: 64, hardTimeoutMs: 1000, now: () => performance.now(),
   });
   const cascade: Cascade = {
-    config: options.config, clients: options.clients, heads: options.heads ?? {}, profiles: options.profiles, policy: options.policy, breakers, forwarder, active: 0,
+    config: options.config, clients: options.clients, heads: options.heads ?? {}, profiles: options.profiles, policy: options.policy, breakers, forwarder, retryBudget, active: 0,
     difficulty: { source: 'constant', estimate: async () => ({ difficulty: 0.5 }), close: async () => {} },
     probeRecovering: async () => {},
     close: async () => {},

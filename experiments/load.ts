@@ -50,8 +50,8 @@ async function runConfiguration(local: LocalCascade, profile: Profile, mode: Cac
   local.writeConfig((config) => {
     config.cache = { ...config.cache, enabled: mode !== 'off', ttlSeconds: LOAD_SETTINGS.ttlSeconds, ttlMode: mode === 'adaptive-ttl' ? 'adaptive' : 'fixed' };
   });
-  await post(`${local.router.url}/admin/reload`, local.adminToken);
-  await post(`${local.router.url}/admin/cache/clear`, local.adminToken);
+  await post(`${local.adminUrl}/admin/reload`, local.adminToken);
+  await post(`${local.adminUrl}/admin/cache/clear`, local.adminToken);
   const before = await cacheStats(local);
   // The same arrivals and requests for every cache mode of a round: only the cache differs.
   const times = arrivalTimes({ profile, rate: LOAD_SETTINGS.rate, durationMs: LOAD_SETTINGS.warmupMs + LOAD_SETTINGS.measureMs, seed: seed * 31 + round * 7 + (profile === 'bursty' ? 1 : 0), burst: LOAD_SETTINGS.burst });

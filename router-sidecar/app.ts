@@ -11,14 +11,23 @@ import { createKubeReporter } from './kube-reporter.js';
 import { startQueueScraper } from './load/queue-scraper.js';
 import { createRouterMetrics, type RouterMetrics } from './metrics.js';
 import { Router } from './router.js';
+import { createAdminServer } from './admin-server.js';
 import { createRouterServer } from './server.js';
 
 export interface RouterAppOptions {
   configPath: string;
   host?: string;
   port?: number;
+  /** The admin listener; 127.0.0.1 by default, so only the pod itself (and port-forward) reaches it. */
+  adminHost?: string;
+  adminPort?: number;
   modelsRoot?: string;
   adminToken?: string;
+  /**
+   * On close, how long readiness fails while requests are still served, so that endpoints stop
+   * sending traffic before the listener closes.
+   */
+  shutdownDelayMs?: number;
   bodyLimitBytes?: number;
   maxInFlightPerVariant?: number;
   /** How often each variant's /metrics is read for its queue depth. */
@@ -34,6 +43,7 @@ export interface RouterAppOptions {
 export interface RouterApp {
   url: string;
   port: number;
+  adminUrl: string;
   router: Router;
   metrics: RouterMetrics;
   reload(): Promise<{ generation: number }>;
@@ -136,33 +146,50 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     metrics,
     logger,
     bodyLimitBytes: options.bodyLimitBytes ?? 4 * 1024 * 1024,
-    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
-    reload,
     ready: () => !draining,
     load: () => load.snapshot(),
   });
+  const admin = createAdminServer({ router, logger, reload, ...(options.adminToken ? { adminToken: options.adminToken } : {}) });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   const port = (app.server.address() as AddressInfo).port;
+  const adminHost = options.adminHost ?? '127.0.0.1';
+  try {
+    await admin.listen({ host: adminHost, port: options.adminPort ?? 0 });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const adminPort = (admin.server.address() as AddressInfo).port;
   const interval = options.watchIntervalMs ?? 1000;
   if (interval > 0) {
     watchFile(options.configPath, { interval }, (current, previous) => {
       if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size) reload().catch(() => undefined);
     });
   }
-  logger.info('router listening', { port, config: options.configPath, cascade: router.config.cascade, policy: router.current.policy.type });
+  logger.info('router listening', { port, adminPort, config: options.configPath, cascade: router.config.cascade, policy: router.current.policy.type });
+  let closing: Promise<void> | undefined;
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     port,
+    adminUrl: `http://${adminHost}:${adminPort}`,
     router,
     metrics,
     reload,
-    async close() {
-      draining = true;
-      clearInterval(prober);
-      stopScraper();
-      if (interval > 0) unwatchFile(options.configPath);
-      await app.close();
-      await closeWhenIdle(router.current, logger);
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        const delayMs = options.shutdownDelayMs ?? 0;
+        if (delayMs > 0) {
+          logger.info('readiness fails; still serving until endpoints drop this replica', { shutdownDelayMs: delayMs });
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+        }
+        clearInterval(prober);
+        stopScraper();
+        if (interval > 0) unwatchFile(options.configPath);
+        await Promise.all([app.close(), admin.close()]);
+        await closeWhenIdle(router.current, logger);
+      })();
+      return closing;
     },
   };
 }

@@ -29,6 +29,8 @@ export interface CascadeOptions {
   onBreakerChange: (role: Role, from: string, to: string) => void;
 }
 
+const PROBE_TIMEOUT_MS = 1000;
+
 export interface Cascade {
   config: RouterConfig;
   clients: Record<Role, VariantClient>;
@@ -38,7 +40,12 @@ export interface Cascade {
   policy: Policy;
   breakers: CircuitBreakers;
   forwarder: Forwarder;
-  /** Probes variants whose breaker is half-open, so a recovered variant is readmitted even when no request is routed to it. */
+  retryBudget: RetryBudget;
+  /**
+   * Probes variants whose breaker is half-open with one real inference (a zero row), so a
+   * recovered variant is readmitted even when no request is routed to it, and a variant that
+   * answers its health check but fails inference is not.
+   */
   probeRecovering(): Promise<void>;
   /** Requests currently using this cascade; a replaced cascade is closed once this reaches 0. */
   active: number;
@@ -102,11 +109,13 @@ export async function buildCascade(config: RouterConfig, options: CascadeOptions
       ...(policyModel ? { modelPath: policyModel } : {}),
     });
     const breakers = createBreakers({ failureThreshold: 5, coolDownMs: 2000, onStateChange: options.onBreakerChange });
+    // Envoy's defaults: retries in flight at most max(20% of requests in flight, 3).
+    const retryBudget = new RetryBudget({ ratio: 0.2, minConcurrent: 3 });
     const forwarder = new Forwarder({
       clients,
       breakers,
       load: options.load,
-      retryBudget: new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 10 }),
+      retryBudget,
       maxInFlightPerVariant: options.maxInFlightPerVariant,
       hardTimeoutMs: Math.max(1000, 4 * config.sla.p99LatencyMs),
       now: () => performance.now(),
@@ -121,13 +130,16 @@ export async function buildCascade(config: RouterConfig, options: CascadeOptions
       policy,
       breakers,
       forwarder,
+      retryBudget,
       active: 0,
       async probeRecovering() {
+        const probeRow = new Float32Array(config.inputDim);
         await Promise.all(
           ROLES.map(async (role) => {
             const breaker = breakers[role];
             if (breaker.state() !== 'half-open' || !breaker.tryAcquire()) return;
-            if (await clients[role].ready(1000)) breaker.onSuccess();
+            const answered = await clients[role].infer(probeRow, 1, PROBE_TIMEOUT_MS, false).then(() => true, () => false);
+            if (answered) breaker.onSuccess();
             else breaker.onFailure();
           }),
         );

@@ -8,6 +8,10 @@ const USAGE = `Usage: router-sidecar --config <router.json> [options]
   --config <file>            router configuration (env ROUTER_CONFIG)
   --host <addr>              listen address (env HOST; default 0.0.0.0)
   --port <n>                 listen port (env PORT; default 8080; 0 picks a free one)
+  --admin-host <addr>        admin listen address (env ADMIN_HOST; default 127.0.0.1: reach it with kubectl port-forward)
+  --admin-port <n>           admin listen port, never the inference port (env ADMIN_PORT; default 8081; 0 picks a free one)
+  --shutdown-delay-ms <n>    on SIGTERM, how long readiness fails while requests are still served, before the
+                             listener closes (env SHUTDOWN_DELAY_MS; default 0; the operator sets 5000)
   --models-root <dir>        local folder standing in for the images' /models/ (env MODELS_ROOT)
   --max-in-flight <n>        requests in flight per variant before it counts as saturated (env MAX_IN_FLIGHT; default 64)
   --body-limit-bytes <n>     largest request body (env BODY_LIMIT_BYTES; default 4194304)
@@ -16,7 +20,7 @@ const USAGE = `Usage: router-sidecar --config <router.json> [options]
                              repeat exactly (env ROUTER_SEED; default: unseeded)
   --kubeconfig <file>        report cache actions to this cluster (Events, cache-state annotation);
                              in a pod the in-cluster credentials are used without this flag
-  ADMIN_TOKEN (env only)     enables /admin/* for "Authorization: Bearer <token>"`;
+  ADMIN_TOKEN (env only)     enables /admin/* on the admin port for "Authorization: Bearer <token>"`;
 
 class UsageError extends Error {}
 
@@ -36,6 +40,9 @@ async function main(): Promise<void> {
         config: { type: 'string' },
         host: { type: 'string' },
         port: { type: 'string' },
+        'admin-host': { type: 'string' },
+        'admin-port': { type: 'string' },
+        'shutdown-delay-ms': { type: 'string' },
         'models-root': { type: 'string' },
         'max-in-flight': { type: 'string' },
         'body-limit-bytes': { type: 'string' },
@@ -51,12 +58,20 @@ async function main(): Promise<void> {
     }
     const configPath = values.config ?? process.env.ROUTER_CONFIG;
     if (!configPath) throw new UsageError('--config (or ROUTER_CONFIG) is required');
+    const port = values.port ?? process.env.PORT;
+    const adminPort = values['admin-port'] ?? process.env.ADMIN_PORT;
+    if ((port ?? '8080') === (adminPort ?? '8081') && port !== '0') {
+      throw new UsageError(`--admin-port (or ADMIN_PORT) must differ from --port: admin endpoints are never served on the inference port`);
+    }
     const modelsRoot = values['models-root'] ?? process.env.MODELS_ROOT;
     const seedText = values.seed ?? process.env.ROUTER_SEED;
     options = {
       configPath,
       host: values.host ?? process.env.HOST ?? '0.0.0.0',
       port: integer(values.port ?? process.env.PORT, '--port (or PORT)', 8080, 0),
+      adminHost: values['admin-host'] ?? process.env.ADMIN_HOST ?? '127.0.0.1',
+      adminPort: integer(values['admin-port'] ?? process.env.ADMIN_PORT, '--admin-port (or ADMIN_PORT)', 8081, 0),
+      shutdownDelayMs: integer(values['shutdown-delay-ms'] ?? process.env.SHUTDOWN_DELAY_MS, '--shutdown-delay-ms (or SHUTDOWN_DELAY_MS)', 0, 0),
       maxInFlightPerVariant: integer(values['max-in-flight'] ?? process.env.MAX_IN_FLIGHT, '--max-in-flight (or MAX_IN_FLIGHT)', 64, 1),
       bodyLimitBytes: integer(values['body-limit-bytes'] ?? process.env.BODY_LIMIT_BYTES, '--body-limit-bytes (or BODY_LIMIT_BYTES)', 4 * 1024 * 1024, 1024),
       watchIntervalMs: integer(values['watch-interval-ms'] ?? process.env.WATCH_INTERVAL_MS, '--watch-interval-ms (or WATCH_INTERVAL_MS)', 1000, 0),

@@ -260,10 +260,10 @@ export class Router {
     const pinned = hints?.variant;
     const { decision, difficulty } = pinned ? this.pinnedDecision(cascade, pinned, hints) : await this.decide(cascade, features, rows, hints);
     this.options.metrics.policyDecisions.inc({ variant: decision.role, reason: decision.reason });
-    const budgetMs = effectiveSla(config.sla, hints).latencyBudgetMs;
-    const served = await this.serve(cascade, decision, features, rows, budgetMs, startedAt, request);
+    const budget = requestBudget(effectiveSla(config.sla, hints).latencyBudgetMs, hints, cascade.forwarder.hardTimeoutMs, startedAt);
+    const served = await this.serve(cascade, decision, features, rows, budget, request);
     const answered = decision.escalation
-      ? await this.escalate(cascade, decision.escalation, served, features, rows, budgetMs, startedAt)
+      ? await this.escalate(cascade, decision.escalation, served, features, rows, budget)
       : { ...served, escalations: 0 };
     return {
       role: answered.role,
@@ -314,12 +314,12 @@ export class Router {
 
   /** One answer for the decision: from the prefix cache when the agent allows it, else forwarded with fallback. */
   private async serve(
-    cascade: Cascade, decision: PolicyDecision, features: Float32Array, rows: number, budgetMs: number, startedAt: number, request: number,
+    cascade: Cascade, decision: PolicyDecision, features: Float32Array, rows: number, budget: RequestBudget, request: number,
   ): Promise<Served> {
     const { config } = cascade;
     const wantsEmbedding = config.cache.enabled && rows === 1;
     const forward = () =>
-      cascade.forwarder.forward(decision.ranked, (client, timeoutMs) => client.infer(features, rows, timeoutMs, wantsEmbedding), budgetMs, startedAt);
+      cascade.forwarder.forward(decision.ranked, (client, timeoutMs) => client.infer(features, rows, timeoutMs, wantsEmbedding), budget.latencyMs, budget.startedAt, budget.deadlineMs);
     const fresh = (result: ForwardResult): Served => ({ role: result.role, answer: result.answer, cacheHit: false, attempts: result.attempts });
 
     if (!config.cache.enabled || rows !== 1) return fresh(await forward());
@@ -333,7 +333,7 @@ export class Router {
     if (cache.reuseEnabled) {
       const cached = cache.get(key);
       if (cached && !agent.observer.shouldSample(this.random)) {
-        const answer = await this.fromCache(cascade, decision.role, cached, budgetMs, startedAt);
+        const answer = await this.fromCache(cascade, decision.role, cached, budget);
         if (answer) {
           arm.countRequest(true);
           return { role: decision.role, answer, cacheHit: true, attempts: [] };
@@ -363,7 +363,7 @@ export class Router {
    * neither read nor fill the prefix cache.
    */
   private async escalate(
-    cascade: Cascade, escalation: Escalation, served: Served, features: Float32Array, rows: number, budgetMs: number, startedAt: number,
+    cascade: Cascade, escalation: Escalation, served: Served, features: Float32Array, rows: number, budget: RequestBudget,
   ): Promise<Served & { escalations: number }> {
     const attempts = [...served.attempts];
     let current = served;
@@ -373,10 +373,10 @@ export class Router {
     while (!(topProbability(current.answer.probabilities, rows) >= threshold)) {
       const at = escalation.chain.indexOf(current.role);
       if (at < 0 || at === escalation.chain.length - 1) break;
-      if (!canFallBack(budgetMs, performance.now() - startedAt)) break;
+      if (!canFallBack(budget.latencyMs, performance.now() - budget.startedAt)) break;
       let result: ForwardResult;
       try {
-        result = await cascade.forwarder.forward(escalation.chain.slice(at + 1), (client, timeoutMs) => client.infer(features, rows, timeoutMs, false), budgetMs, startedAt);
+        result = await cascade.forwarder.forward(escalation.chain.slice(at + 1), (client, timeoutMs) => client.infer(features, rows, timeoutMs, false), budget.latencyMs, budget.startedAt, budget.deadlineMs);
       } catch (error) {
         if (!(error instanceof RoutingError)) throw error;
         attempts.push(...error.attempts);
@@ -392,12 +392,16 @@ export class Router {
   }
 
   /** The chosen variant's head on a cached embedding: locally when its head file is here, else on the variant. */
-  private async fromCache(cascade: Cascade, role: Role, embedding: Float32Array, budgetMs: number, startedAt: number): Promise<VariantAnswer | undefined> {
+  private async fromCache(cascade: Cascade, role: Role, embedding: Float32Array, budget: RequestBudget): Promise<VariantAnswer | undefined> {
     const head = cascade.heads[role];
     if (head) return { rows: 1, embedding, probabilities: await head.run(embedding, 1) };
     // Not through the forwarder: a head-only call must not feed the variant's latency estimate.
+    // Its timeout leaves half the deadline for the fresh inference that follows a failure.
+    const elapsedMs = performance.now() - budget.startedAt;
+    const timeoutMs = Math.min(attemptTimeoutMs({ budgetMs: budget.latencyMs, elapsedMs }), Math.floor((budget.deadlineMs - elapsedMs) / 2));
+    if (timeoutMs < 1) return undefined;
     try {
-      return await cascade.clients[role].head(embedding, 1, attemptTimeoutMs({ budgetMs, elapsedMs: performance.now() - startedAt }));
+      return await cascade.clients[role].head(embedding, 1, timeoutMs);
     } catch {
       return undefined; // fresh inference follows
     }
@@ -413,4 +417,21 @@ export class Router {
     arm.agent.observe({ divergence: value, request, mark: arm.cache.mark() });
     if (this.canaryArm) this.checkCanaryVerdict();
   }
+}
+
+/**
+ * What one request may spend: `latencyMs` is the latency it should get (the SLA p99, or the
+ * client's x-latency-budget-ms); `deadlineMs` is when it is answered 504 at the latest. A client
+ * that states its budget stops waiting then, so the budget is its deadline; otherwise the router's
+ * hard timeout is, since a late answer beats an error.
+ */
+interface RequestBudget {
+  latencyMs: number;
+  deadlineMs: number;
+  startedAt: number;
+}
+
+function requestBudget(latencyMs: number, hints: RequestHints | undefined, hardTimeoutMs: number, startedAt: number): RequestBudget {
+  const stated = hints?.latencyBudgetMs;
+  return { latencyMs, deadlineMs: stated !== undefined ? Math.min(stated, hardTimeoutMs) : hardTimeoutMs, startedAt };
 }

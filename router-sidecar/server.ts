@@ -1,7 +1,6 @@
-// The router's HTTP front on fastify: the prototype's POST /predict, OIP v2 infer on the cascade's
-// model name, health and readiness, /metrics, a read-only /status and token-guarded admin
-// endpoints (cache reuse on/off, config reload).
-import { timingSafeEqual } from 'node:crypto';
+// The router's inference port on fastify: the prototype's POST /predict, OIP v2 infer on the
+// cascade's model name, health and readiness, /metrics and a read-only /status. Admin endpoints
+// are on their own port (admin-server.ts), never here.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { installJsonHandling, RequestError, RETRY_AFTER_SECONDS } from '../common/http-json.js';
 import type { Logger } from '../common/logger.js';
@@ -19,20 +18,9 @@ export interface RouterServerOptions {
   metrics: RouterMetrics;
   logger: Logger;
   bodyLimitBytes: number;
-  /** Admin endpoints answer 403 without a configured token. */
-  adminToken?: string;
-  reload: () => Promise<{ generation: number }>;
   ready: () => boolean;
   /** Per-variant load as the policy sees it, for /status. */
   load: () => unknown;
-}
-
-function tokenMatches(request: FastifyRequest, token: string | undefined): 'ok' | 'disabled' | 'denied' {
-  if (!token) return 'disabled';
-  const header = request.headers.authorization ?? '';
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected) ? 'ok' : 'denied';
 }
 
 export function createRouterServer(options: RouterServerOptions): FastifyInstance {
@@ -140,34 +128,12 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
       agent: { state: router.agent.state(), actions: router.agentActions(), enforcing: router.agent.enforcing },
       cache_canary: router.canary() ?? null,
       breakers: Object.fromEntries(ROLES.map((role) => [role, cascade.breakers[role].state()])),
+      retry_budget: cascade.retryBudget.stats(),
       load: options.load(),
       local_heads: Object.keys(cascade.heads),
       ...samples,
     };
   });
 
-  const admin = (request: FastifyRequest) => {
-    const verdict = tokenMatches(request, options.adminToken);
-    if (verdict === 'disabled') throw new RequestError(403, 'admin endpoints are disabled: start the router with ADMIN_TOKEN set');
-    if (verdict === 'denied') throw new RequestError(401, 'admin endpoints need "Authorization: Bearer <ADMIN_TOKEN>"');
-  };
-  app.post('/admin/cache', async (request) => {
-    admin(request);
-    const body = request.body as { enabled?: unknown } | undefined;
-    if (typeof body?.enabled !== 'boolean') throw new RequestError(400, 'body must be {"enabled": true|false}');
-    router.setCacheReuse(body.enabled);
-    logger.info('cache reuse switched by an administrator', { enabled: body.enabled });
-    return { reuse_enabled: router.cache.reuseEnabled };
-  });
-  app.post('/admin/cache/clear', async (request) => {
-    admin(request);
-    const dropped = router.clearCache();
-    logger.info('cache cleared by an administrator', { dropped });
-    return { dropped };
-  });
-  app.post('/admin/reload', async (request) => {
-    admin(request);
-    return options.reload();
-  });
   return app;
 }

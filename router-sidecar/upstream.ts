@@ -134,21 +134,6 @@ export class VariantClient {
     }
   }
 
-  /** Readiness of the variant's model (OIP v2), for probing a half-open breaker without user traffic. */
-  async ready(timeoutMs: number): Promise<boolean> {
-    try {
-      const response = await this.pool.request({
-        method: 'GET',
-        path: this.inferPath.replace(/\/infer$/, '/ready'),
-        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
-      });
-      await response.body.dump();
-      return response.statusCode === 200;
-    } catch {
-      return false;
-    }
-  }
-
   async close(): Promise<void> {
     await this.pool.close();
   }

@@ -20,6 +20,7 @@ export interface ServerConfig {
   device: DeviceRequest;
   logLevel: string;
   drainTimeoutMs: number;
+  shutdownDelayMs: number;
 }
 
 export const DEFAULTS = {
@@ -30,7 +31,8 @@ export const DEFAULTS = {
   maxQueued: 1024,
   bodyLimitBytes: 4 * 1024 * 1024,
   logLevel: 'info',
-  drainTimeoutMs: 30_000,
+  drainTimeoutMs: 20_000,
+  shutdownDelayMs: 0,
 } as const;
 
 const FLAGS = {
@@ -46,6 +48,7 @@ const FLAGS = {
   device: 'DEVICE',
   'log-level': 'LOG_LEVEL',
   'drain-timeout-ms': 'DRAIN_TIMEOUT_MS',
+  'shutdown-delay-ms': 'SHUTDOWN_DELAY_MS',
 } as const;
 
 type Flag = keyof typeof FLAGS;
@@ -63,7 +66,9 @@ export const USAGE = `Usage: variant-server --model <dir | file:// URI> [options
   --body-limit-bytes <n>     largest request body (env BODY_LIMIT_BYTES; default ${DEFAULTS.bodyLimitBytes})
   --device auto|cpu|cuda     execution provider choice (env DEVICE; default auto)
   --log-level <level>        error, warn, info or debug (env LOG_LEVEL; default ${DEFAULTS.logLevel})
-  --drain-timeout-ms <ms>    longest wait for in-flight requests on SIGTERM (env DRAIN_TIMEOUT_MS; default ${DEFAULTS.drainTimeoutMs})
+  --shutdown-delay-ms <ms>   on SIGTERM, how long readiness fails while requests are still served, before the
+                             listener closes (env SHUTDOWN_DELAY_MS; default ${DEFAULTS.shutdownDelayMs}; the operator sets 5000)
+  --drain-timeout-ms <ms>    then the longest wait for in-flight requests (env DRAIN_TIMEOUT_MS; default ${DEFAULTS.drainTimeoutMs})
 `;
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -172,5 +177,6 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     device,
     logLevel,
     drainTimeoutMs: integer('drain-timeout-ms', DEFAULTS.drainTimeoutMs, 0, 3_600_000),
+    shutdownDelayMs: integer('shutdown-delay-ms', DEFAULTS.shutdownDelayMs, 0, 3_600_000),
   };
 }

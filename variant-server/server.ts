@@ -33,10 +33,16 @@ export interface VariantServerOptions {
   bodyLimitBytes?: number;
   device?: DeviceRequest;
   drainTimeoutMs?: number;
+  /**
+   * On close, how long readiness fails while requests are still served, so that endpoints stop
+   * sending traffic before new requests are refused.
+   */
+  shutdownDelayMs?: number;
   logger?: Logger;
 }
 
-export type ServerState = 'loading' | 'ready' | 'draining' | 'stopped';
+/** 'unready': closing, readiness fails, requests are still served; 'draining': new requests get 503. */
+export type ServerState = 'loading' | 'ready' | 'unready' | 'draining' | 'stopped';
 
 export interface VariantServer {
   url: string;
@@ -83,6 +89,7 @@ export async function startVariantServer(options: VariantServerOptions): Promise
   const maxQueued = options.maxQueued ?? DEFAULTS.maxQueued;
   const bodyLimit = options.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes;
   const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs;
+  const shutdownDelayMs = options.shutdownDelayMs ?? DEFAULTS.shutdownDelayMs;
 
   const metrics = createVariantMetrics();
   const scheduler = new Scheduler({
@@ -237,6 +244,11 @@ export async function startVariantServer(options: VariantServerOptions): Promise
   let closing: Promise<boolean> | undefined;
   const close = (): Promise<boolean> => {
     closing ??= (async () => {
+      if (shutdownDelayMs > 0) {
+        state = 'unready';
+        logger.info('readiness fails; still serving until endpoints drop this replica', { model: name, shutdownDelayMs });
+        await new Promise((resolve) => setTimeout(resolve, shutdownDelayMs));
+      }
       state = 'draining';
       logger.info('draining', { model: name, inFlight });
       const drained =

@@ -5,6 +5,7 @@ import { childMetadata, commonLabels, COMPONENT_LABEL, CONFIG_HASH_ANNOTATION } 
 import type { BuildOptions } from './options.js';
 import { placementPodSpec } from './placement.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './pod-security.js';
+import { SHUTDOWN_DELAY_MS, TERMINATION_GRACE_SECONDS } from './shutdown.js';
 import { variantObjectName } from './variant.js';
 
 const CONFIG_MOUNT = '/etc/inference-cascade';
@@ -64,11 +65,12 @@ export function routerDeployment(cascade: InferenceCascade, options: BuildOption
         spec: {
           automountServiceAccountToken: false,
           securityContext: restrictedPodSecurityContext,
+          terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
           ...placementPodSpec('cpu'),
           containers: [{
             name: 'router',
             image: options.routerImage,
-            args: [`--config=${CONFIG_MOUNT}/${ROUTER_CONFIG_FILE}`, `--port=${options.httpPort}`],
+            args: [`--config=${CONFIG_MOUNT}/${ROUTER_CONFIG_FILE}`, `--port=${options.httpPort}`, `--shutdown-delay-ms=${SHUTDOWN_DELAY_MS}`],
             ports: [{ name: 'http', containerPort: options.httpPort, protocol: 'TCP' }],
             readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
             livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },

@@ -3,6 +3,7 @@ import { childMetadata, commonLabels, ROLE_LABEL, VARIANT_LABEL } from './labels
 import type { BuildOptions } from './options.js';
 import { GPU_RESOURCE, placementPodSpec } from './placement.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './pod-security.js';
+import { SHUTDOWN_DELAY_MS, TERMINATION_GRACE_SECONDS } from './shutdown.js';
 
 const DEFAULT_REQUESTS = { cpu: '100m', memory: '128Mi' };
 
@@ -38,11 +39,12 @@ export function variantDeployment(cascade: InferenceCascade, variant: VariantSpe
         spec: {
           automountServiceAccountToken: false,
           securityContext: restrictedPodSecurityContext,
+          terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
           ...placementPodSpec(variant.placement),
           containers: [{
             name: 'variant-server',
             image: options.variantImage,
-            args: [`--port=${options.httpPort}`],
+            args: [`--port=${options.httpPort}`, `--shutdown-delay-ms=${SHUTDOWN_DELAY_MS}`],
             env: [
               { name: 'CASCADE_NAME', value: cascade.metadata.name },
               { name: 'VARIANT_ROLE', value: variant.role },

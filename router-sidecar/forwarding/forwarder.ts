@@ -1,7 +1,8 @@
 // Sends a request to the policy's first choice and falls back down its ranking on a timeout, an
 // error or an open breaker while the request's latency budget lasts, within the retry budget. Every
 // request ends in an answer or a RoutingError that says why (429 when every variant is
-// saturated, 503 when none could answer, 504 when the last attempt hit the hard deadline).
+// saturated, 503 when none could answer, 504 when the request's deadline passed), and no attempt
+// outlives the deadline.
 import type { Role } from '../../crds/types.js';
 import type { LoadTracker } from '../load/load-tracker.js';
 import { UpstreamError, type VariantAnswer, type VariantClient } from '../upstream.js';
@@ -41,7 +42,7 @@ export interface ForwarderDeps {
   retryBudget: RetryBudget;
   /** Requests in flight at one variant beyond which the router sends it no more. */
   maxInFlightPerVariant: number;
-  /** The longest the router ever waits for one request, whatever its SLA. */
+  /** The longest the router ever waits for one request, whatever its SLA or deadline. */
   hardTimeoutMs: number;
   now: () => number;
   onAttempt?: (attempt: Attempt) => void;
@@ -52,14 +53,31 @@ export type Call = (client: VariantClient, timeoutMs: number) => Promise<Variant
 export class Forwarder {
   constructor(private readonly deps: ForwarderDeps) {}
 
-  async forward(ranked: readonly Role[], call: Call, budgetMs: number, startedAt: number): Promise<ForwardResult> {
+  get hardTimeoutMs(): number {
+    return this.deps.hardTimeoutMs;
+  }
+
+  /**
+   * `budgetMs` is the latency the request should get (it sets how soon a slow variant is given up
+   * for the next); `deadlineMs` (measured from `startedAt`, capped by the hard timeout) is when the
+   * client stops waiting: the last attempt may use all of it, none goes beyond it.
+   */
+  async forward(ranked: readonly Role[], call: Call, budgetMs: number, startedAt: number, deadlineMs = this.deps.hardTimeoutMs): Promise<ForwardResult> {
+    const endRequest = this.deps.retryBudget.startRequest();
+    try {
+      return await this.attempt(ranked, call, budgetMs, startedAt, Math.min(deadlineMs, this.deps.hardTimeoutMs));
+    } finally {
+      endRequest();
+    }
+  }
+
+  private async attempt(ranked: readonly Role[], call: Call, budgetMs: number, startedAt: number, deadlineMs: number): Promise<ForwardResult> {
     const { breakers, load, retryBudget } = this.deps;
     const attempts: Attempt[] = [];
     const note = (attempt: Attempt) => {
       attempts.push(attempt);
       this.deps.onAttempt?.(attempt);
     };
-    retryBudget.recordRequest();
     let tried = 0;
     for (let index = 0; index < ranked.length; index++) {
       const role = ranked[index]!;
@@ -73,21 +91,27 @@ export class Forwarder {
         continue;
       }
       const elapsed = this.deps.now() - startedAt;
+      const deadlineLeftMs = Math.floor(deadlineMs - elapsed);
+      if (deadlineLeftMs < 1) {
+        note({ role, result: 'timeout', error: `the request's ${deadlineMs} ms deadline passed before this variant was tried` });
+        break;
+      }
       const budgetLeft = canFallBack(budgetMs, elapsed);
       if (!breaker.tryAcquire()) {
         note({ role, result: 'breaker-open' });
         continue;
       }
-      if (tried > 0 && !retryBudget.tryRetry()) {
+      const endRetry = tried > 0 ? retryBudget.tryRetry() : () => undefined;
+      if (!endRetry) {
         breaker.release();
         throw new RoutingError(503, `no variant answered and the retry budget is spent: ${summary(attempts)}`, attempts);
       }
-      // The SLA budget decides how soon to give up on a variant while another could still be tried;
-      // the last attempt waits up to the hard deadline: a late answer beats an error.
+      // The latency budget decides how soon to give up on a variant while another could still be
+      // tried; the last attempt waits up to the deadline: a late answer beats an error.
       const last = index === ranked.length - 1 || !budgetLeft;
       const timeoutMs = last
-        ? Math.max(1, Math.ceil(this.deps.hardTimeoutMs - elapsed))
-        : attemptTimeoutMs({ budgetMs, elapsedMs: elapsed, p99Ms: load.variant(role).latencyP99Ms });
+        ? deadlineLeftMs
+        : Math.min(deadlineLeftMs, attemptTimeoutMs({ budgetMs, elapsedMs: elapsed, p99Ms: load.variant(role).latencyP99Ms }));
       tried += 1;
       const started = load.start(role);
       try {
@@ -116,6 +140,8 @@ export class Forwarder {
         if (upstream.kind !== 'timeout' || breaker.state() === 'half-open') breaker.onFailure();
         note({ role, result: upstream.kind, error: upstream.message });
         if (!budgetLeft) break;
+      } finally {
+        endRetry();
       }
     }
     if (attempts.every((a) => a.result === 'saturated' || a.result === 'shed')) {

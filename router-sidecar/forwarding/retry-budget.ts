@@ -1,88 +1,92 @@
-// Caps retries and fallbacks so they cannot amplify an outage: over a sliding window, retries may
-// be at most `ratio` × first attempts plus `minRetriesPerSecond` × the window's seconds (so a
-// quiet router can still retry). When every variant is failing, extra load stays a fraction of
-// real traffic instead of multiplying it. The window is a ring of buckets on an injected clock.
-import { monotonicClock, type Clock } from '../clock.js';
+// Caps retries and fallbacks so they cannot amplify an outage, the way Envoy's retry budget does:
+// retries in flight may be at most max(`ratio` × requests in flight, `minConcurrent`). When every
+// variant is failing, the extra load stays a fraction of real traffic instead of multiplying it,
+// and a quiet router can still retry a few requests at a time.
 
 export interface RetryBudgetOptions {
+  /** Retries in flight allowed per request in flight (Envoy's budget_percent / 100). */
   ratio?: number;
-  minRetriesPerSecond?: number;
-  windowMs?: number;
-  buckets?: number;
-  clock?: Clock;
+  /** Retries in flight always allowed, however few requests are active (Envoy's min_retry_concurrency). */
+  minConcurrent?: number;
 }
 
 export interface RetryBudgetStats {
-  requests: number;
-  retries: number;
-  /** Retries the window allows in total (used or not). */
+  activeRequests: number;
+  activeRetries: number;
+  /** Retries that may be in flight right now (used or not). */
   allowance: number;
+  /** Retries granted since the start. */
+  retries: number;
+  /** Retries refused since the start. */
   refused: number;
+  /** The most retries ever in flight at once. */
+  peakActiveRetries: number;
 }
+
+/** Hands back a slot exactly once, however often it is called. */
+export type Release = () => void;
 
 export class RetryBudget {
   private readonly ratio: number;
-  private readonly minRetries: number;
-  private readonly bucketMs: number;
-  private readonly clock: Clock;
-  private readonly epochs: Float64Array;
-  private readonly requests: Float64Array;
-  private readonly retries: Float64Array;
+  private readonly minConcurrent: number;
+  private activeRequests = 0;
+  private activeRetries = 0;
+  private retries = 0;
   private refused = 0;
+  private peakActiveRetries = 0;
 
   constructor(options: RetryBudgetOptions = {}) {
     this.ratio = options.ratio ?? 0.2;
-    const windowMs = options.windowMs ?? 10_000;
-    const buckets = options.buckets ?? 10;
-    if (!(this.ratio >= 0)) throw new RangeError(`ratio must be >= 0, got ${this.ratio}`);
-    if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError(`buckets must be a positive integer, got ${buckets}`);
-    if (!(windowMs >= buckets)) throw new RangeError(`windowMs must be at least one ms per bucket, got ${windowMs}`);
-    this.minRetries = (options.minRetriesPerSecond ?? 10) * (windowMs / 1000);
-    this.bucketMs = windowMs / buckets;
-    this.clock = options.clock ?? monotonicClock;
-    this.epochs = new Float64Array(buckets).fill(-Infinity);
-    this.requests = new Float64Array(buckets);
-    this.retries = new Float64Array(buckets);
-  }
-
-  /** Call once per client request (its first attempt). */
-  recordRequest(): void {
-    this.requests[this.bucket()]!++;
-  }
-
-  /** Takes one retry from the budget if there is one left. */
-  tryRetry(): boolean {
-    const { retries, allowance } = this.stats();
-    if (retries + 1 > allowance) {
-      this.refused++;
-      return false;
+    this.minConcurrent = options.minConcurrent ?? 3;
+    if (!(this.ratio >= 0 && Number.isFinite(this.ratio))) throw new RangeError(`ratio must be a finite number >= 0, got ${this.ratio}`);
+    if (!Number.isInteger(this.minConcurrent) || this.minConcurrent < 0) {
+      throw new RangeError(`minConcurrent must be an integer >= 0, got ${this.minConcurrent}`);
     }
-    this.retries[this.bucket()]!++;
-    return true;
+  }
+
+  /** Call when a client request starts; call the returned function when it ends. */
+  startRequest(): Release {
+    this.activeRequests += 1;
+    return once(() => {
+      this.activeRequests -= 1;
+    });
+  }
+
+  /** Takes a retry slot if the budget has one; release it when the retry's attempt ends. */
+  tryRetry(): Release | undefined {
+    if (this.activeRetries + 1 > this.allowance()) {
+      this.refused += 1;
+      return undefined;
+    }
+    this.activeRetries += 1;
+    this.retries += 1;
+    this.peakActiveRetries = Math.max(this.peakActiveRetries, this.activeRetries);
+    return once(() => {
+      this.activeRetries -= 1;
+    });
   }
 
   stats(): RetryBudgetStats {
-    const epoch = Math.floor(this.clock() / this.bucketMs);
-    let requests = 0;
-    let retries = 0;
-    for (let i = 0; i < this.epochs.length; i++) {
-      if (this.epochs[i]! > epoch - this.epochs.length) {
-        requests += this.requests[i]!;
-        retries += this.retries[i]!;
-      }
-    }
-    return { requests, retries, allowance: this.minRetries + this.ratio * requests, refused: this.refused };
+    return {
+      activeRequests: this.activeRequests,
+      activeRetries: this.activeRetries,
+      allowance: this.allowance(),
+      retries: this.retries,
+      refused: this.refused,
+      peakActiveRetries: this.peakActiveRetries,
+    };
   }
 
-  private bucket(): number {
-    const epoch = Math.floor(this.clock() / this.bucketMs);
-    const n = this.epochs.length;
-    const i = ((epoch % n) + n) % n;
-    if (this.epochs[i] !== epoch) {
-      this.epochs[i] = epoch;
-      this.requests[i] = 0;
-      this.retries[i] = 0;
-    }
-    return i;
+  private allowance(): number {
+    return Math.max(Math.floor(this.ratio * this.activeRequests), this.minConcurrent);
   }
+}
+
+function once(action: () => void): Release {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    action();
+  };
 }

@@ -28,6 +28,8 @@ export interface LocalCascade {
   configPath: string;
   router: LocalProcess;
   variants: Record<Role, LocalProcess>;
+  /** The router's admin port (127.0.0.1), where /admin/* is served with `adminToken`. */
+  adminUrl: string;
   adminToken: string;
   /** SIGKILLs a variant (as a crashed pod). */
   kill(role: Role): Promise<void>;
@@ -48,6 +50,10 @@ export interface LocalCascadeOptions {
   namespace?: string;
   /** Extra router flags, e.g. ['--body-limit-bytes', '65536']. */
   routerFlags?: string[];
+  /** Extra flags for every variant server, e.g. ['--body-limit-bytes', '4096']. */
+  variantFlags?: string[];
+  /** Node flags for every process, e.g. ['--inspect=127.0.0.1:0'] (the inspector's URL goes to its log). */
+  nodeFlags?: string[];
   log?: (message: string) => void;
 }
 
@@ -79,8 +85,8 @@ export async function waitReady(url: string, child: ChildProcess, name: string, 
 }
 
 /** A repo script under Node + tsx, its stderr appended to `logFile`. */
-export function spawnNode(script: string, args: string[], logFile: string, stdout: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], {
+export function spawnNode(script: string, args: string[], logFile: string, stdout: 'ignore' | 'pipe' = 'ignore', nodeFlags: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(ROOT, script), ...args], {
     cwd: ROOT,
     stdio: ['ignore', stdout, 'pipe'],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
@@ -104,14 +110,14 @@ export async function startLocalCascade(options: LocalCascadeOptions): Promise<L
   const variants = {} as Record<Role, LocalProcess>;
   const startVariant = (process: Omit<LocalProcess, 'child'>): LocalProcess => ({
     ...process,
-    child: spawnNode('variant-server/main.ts', process.args, path.join(workDir, `${process.name}.log`)),
+    child: spawnNode('variant-server/main.ts', process.args, path.join(workDir, `${process.name}.log`), 'ignore', options.nodeFlags),
   });
   for (const spec of cascade.spec.variants) {
     const model = localModelPath(spec.model.uri, MODELS_ROOT);
     if (!model) throw new Error(`variant ${spec.role}: model ${spec.model.uri} is not under ${MODELS_ROOT}`);
     const port = await freePort();
     const name = variantName(spec);
-    const args = ['--model', model, '--name', name, '--host', '127.0.0.1', '--port', String(port), ...(options.batching ? ['--batching'] : [])];
+    const args = ['--model', model, '--name', name, '--host', '127.0.0.1', '--port', String(port), ...(options.batching ? ['--batching'] : []), ...(options.variantFlags ?? [])];
     variants[spec.role] = startVariant({ name: `variant-${spec.role}`, port, url: `http://127.0.0.1:${port}`, args });
   }
   const killStarted = () => {
@@ -142,15 +148,19 @@ export async function startLocalCascade(options: LocalCascadeOptions): Promise<L
   const configPath = path.join(workDir, 'router.json');
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
   const routerPort = await freePort();
+  const adminPort = await freePort();
   const adminToken = `demo-${process.pid}-${Date.now()}`;
-  const routerArgs = ['--config', configPath, '--host', '127.0.0.1', '--port', String(routerPort), '--models-root', MODELS_ROOT, '--watch-interval-ms', '200', ...(options.routerFlags ?? [])];
+  const routerArgs = [
+    '--config', configPath, '--host', '127.0.0.1', '--port', String(routerPort), '--admin-port', String(adminPort),
+    '--models-root', MODELS_ROOT, '--watch-interval-ms', '200', ...(options.routerFlags ?? []),
+  ];
   process.env.ADMIN_TOKEN = adminToken;
   const router: LocalProcess = {
     name: 'router',
     port: routerPort,
     url: `http://127.0.0.1:${routerPort}`,
     args: routerArgs,
-    child: spawnNode('router-sidecar/main.ts', routerArgs, path.join(workDir, 'router.log')),
+    child: spawnNode('router-sidecar/main.ts', routerArgs, path.join(workDir, 'router.log'), 'ignore', options.nodeFlags),
   };
   delete process.env.ADMIN_TOKEN;
   await waitReady(`${router.url}/readyz`, router.child, 'router').catch((error: unknown) => {
@@ -172,6 +182,7 @@ export async function startLocalCascade(options: LocalCascadeOptions): Promise<L
     configPath,
     router,
     variants,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
     adminToken,
     async kill(role) {
       await stopProcess(variants[role].child, 'SIGKILL');

@@ -61,9 +61,9 @@ describe('router reporting its cache agent to the cluster', function () {
     }, { timeoutMs: 20_000 });
 
     const admin = { 'content-type': 'application/json', authorization: `Bearer ${cascade.adminToken}` };
-    await fetch(`${cascade.router.url}/admin/cache`, { method: 'POST', headers: admin, body: JSON.stringify({ enabled: false }) });
+    await fetch(`${cascade.adminUrl}/admin/cache`, { method: 'POST', headers: admin, body: JSON.stringify({ enabled: false }) });
     await eventually(() => assert.deepEqual({ ...cacheDegraded(ns) }, { ...cacheDegraded(ns), status: 'True', reason: 'DisabledByOperator' }), { timeoutMs: 30_000 });
-    await fetch(`${cascade.router.url}/admin/cache`, { method: 'POST', headers: admin, body: JSON.stringify({ enabled: true }) });
+    await fetch(`${cascade.adminUrl}/admin/cache`, { method: 'POST', headers: admin, body: JSON.stringify({ enabled: true }) });
     await eventually(() => assert.equal(cacheDegraded(ns)?.status, 'False'), { timeoutMs: 30_000 });
   });
 });

@@ -111,7 +111,7 @@ describe('router (variant servers and router as real processes)', function () {
 
   it('a killed variant costs no request while another can serve; its breaker opens, then closes after it returns', async () => {
     const admin = { authorization: `Bearer ${cascade.adminToken}` };
-    assert.equal((await post(`${cascade.router.url}/admin/cache`, JSON.stringify({ enabled: false }), admin)).status, 200);
+    assert.equal((await post(`${cascade.adminUrl}/admin/cache`, JSON.stringify({ enabled: false }), admin)).status, 200);
     const before: Reply[] = [];
     for (const row of rows.slice(0, 40)) before.push(await predict(cascade, row));
     assert.deepEqual(before.filter((r) => r.status !== 200).map((r) => r.body), []);
@@ -136,7 +136,7 @@ describe('router (variant servers and router as real processes)', function () {
       const now = await getJson(`${cascade.router.url}/status`);
       assert.equal(now.breakers[busiest], 'closed', `${JSON.stringify(now.breakers)} last answer from ${String(reply.body.variant)}`);
     }, { timeoutMs: 20_000, intervalMs: 100 });
-    assert.equal((await post(`${cascade.router.url}/admin/cache`, JSON.stringify({ enabled: true }), admin)).status, 200);
+    assert.equal((await post(`${cascade.adminUrl}/admin/cache`, JSON.stringify({ enabled: true }), admin)).status, 200);
   });
 
   it("reads every variant's queue depth from its /metrics", async () => {
@@ -146,13 +146,18 @@ describe('router (variant servers and router as real processes)', function () {
     }, { timeoutMs: 10_000, intervalMs: 250 });
   });
 
-  it('admin endpoints need the token', async () => {
-    const none = await post(`${cascade.router.url}/admin/cache`, JSON.stringify({ enabled: false }));
+  it('admin endpoints need the token and are served only on the admin port', async () => {
+    const none = await post(`${cascade.adminUrl}/admin/cache`, JSON.stringify({ enabled: false }));
     assert.equal(none.status, 401);
-    const wrong = await post(`${cascade.router.url}/admin/reload`, '{}', { authorization: 'Bearer nope' });
+    const wrong = await post(`${cascade.adminUrl}/admin/reload`, '{}', { authorization: 'Bearer nope' });
     assert.equal(wrong.status, 401);
-    const clear = await post(`${cascade.router.url}/admin/cache/clear`, '{}');
+    const clear = await post(`${cascade.adminUrl}/admin/cache/clear`, '{}');
     assert.equal(clear.status, 401);
+    const token = { authorization: `Bearer ${cascade.adminToken}` };
+    for (const url of ['/admin/cache', '/admin/cache/clear', '/admin/reload']) {
+      assert.equal((await post(`${cascade.router.url}${url}`, JSON.stringify({ enabled: true }), token)).status, 404, `${url} on the inference port`);
+    }
+    assert.equal((await post(`${cascade.adminUrl}/admin/cache`, JSON.stringify({ enabled: true }), token)).status, 200);
   });
 
   it('an administrator can drop every cached embedding; the next identical request is computed fresh', async () => {
@@ -162,7 +167,7 @@ describe('router (variant servers and router as real processes)', function () {
     let hit = false;
     for (let i = 0; i < 20 && !hit; i++) hit = (await predict()).cache_hit;
     assert.ok(hit, 'a repeated request is answered from the cache');
-    const cleared = await post(`${cascade.router.url}/admin/cache/clear`, '{}', { authorization: `Bearer ${cascade.adminToken}` });
+    const cleared = await post(`${cascade.adminUrl}/admin/cache/clear`, '{}', { authorization: `Bearer ${cascade.adminToken}` });
     assert.equal(cleared.status, 200);
     assert.ok((cleared.body as { dropped: number }).dropped >= 1);
     assert.equal((await predict()).cache_hit, false);

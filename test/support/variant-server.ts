@@ -160,6 +160,8 @@ function spawnCli(
     'DEVICE',
     'LOG_LEVEL',
     'DRAIN_TIMEOUT_MS',
+    'SHUTDOWN_DELAY_MS',
+    'MAX_QUEUED',
   ]) {
     delete cleanEnv[key];
   }

@@ -8,7 +8,7 @@ import { UpstreamError, type VariantAnswer, type VariantClient } from '../../rou
 
 type Behaviour = 'ok' | UpstreamError;
 
-function setup(behaviour: Partial<Record<Role, Behaviour>>, maxInFlight = 64) {
+function setup(behaviour: Partial<Record<Role, Behaviour>>, maxInFlight = 64, retryBudget = new RetryBudget({ ratio: 1, minConcurrent: 100 })) {
   let now = 0;
   const clock = () => now;
   const load = new LoadTracker({ clock });
@@ -26,12 +26,12 @@ function setup(behaviour: Partial<Record<Role, Behaviour>>, maxInFlight = 64) {
     clients,
     breakers,
     load,
-    retryBudget: new RetryBudget({ ratio: 1, minRetriesPerSecond: 100, clock }),
+    retryBudget,
     maxInFlightPerVariant: maxInFlight,
     hardTimeoutMs: 1000,
     now: clock,
   });
-  return { forwarder, breakers, load, calls, call, advance: (ms: number) => (now += ms) };
+  return { forwarder, breakers, load, calls, call, retryBudget, advance: (ms: number) => (now += ms) };
 }
 
 const refused = () => new UpstreamError('connect', 'connect ECONNREFUSED');
@@ -109,5 +109,65 @@ describe('Forwarder', () => {
       for (const role of ranked) assert.match(error.message, new RegExp(`${role} connect`));
       return true;
     });
+  });
+
+  it('gives no attempt more than the deadline leaves, and answers 504 by the deadline when variants hang', async () => {
+    const { forwarder, advance } = setup({});
+    let elapsed = 0;
+    const timeouts: [Role, number][] = [];
+    // A hung variant: the attempt lasts exactly as long as the router lets it.
+    const hung: Call = async (client, timeoutMs) => {
+      timeouts.push([(client as unknown as { role: Role }).role, timeoutMs]);
+      advance(timeoutMs);
+      elapsed += timeoutMs;
+      throw timedOut();
+    };
+    await assert.rejects(forwarder.forward(ranked, hung, 40, 0, 100), (error: unknown) => error instanceof RoutingError && error.statusCode === 504);
+    assert.deepEqual(timeouts, [['distilled', 40], ['pruned', 60]], 'the first try is cut at the latency budget; the last gets what is left of the deadline');
+    assert.equal(elapsed, 100);
+  });
+
+  it('caps the deadline at the hard timeout', async () => {
+    const { forwarder, advance } = setup({});
+    const timeouts: number[] = [];
+    const hung: Call = async (_client, timeoutMs) => {
+      timeouts.push(timeoutMs);
+      advance(timeoutMs);
+      throw timedOut();
+    };
+    await assert.rejects(forwarder.forward(['full'], hung, 40, 0, 60_000), (error: unknown) => error instanceof RoutingError && error.statusCode === 504);
+    assert.deepEqual(timeouts, [1000]);
+  });
+
+  it('keeps retries in flight within max(20% of requests in flight, 3) while every variant fails', async () => {
+    const budget = new RetryBudget({ ratio: 0.2, minConcurrent: 3 });
+    const { forwarder } = setup({}, 64, budget);
+    let retriesInFlight = 0;
+    let peak = 0;
+    let retried = 0;
+    const requests = Array.from({ length: 50 }, async () => {
+      let attempt = 0;
+      const failing: Call = async () => {
+        const isRetry = attempt++ > 0;
+        if (isRetry) {
+          retried += 1;
+          peak = Math.max(peak, ++retriesInFlight);
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        if (isRetry) retriesInFlight -= 1;
+        throw timedOut();
+      };
+      return forwarder.forward(ranked, failing, 40, 0).then(
+        () => 'answered',
+        (error: unknown) => (error instanceof RoutingError ? error.statusCode : 'crash'),
+      );
+    });
+    const outcomes = await Promise.all(requests);
+    assert.ok(outcomes.every((o) => o === 503 || o === 504), `outcomes ${JSON.stringify(outcomes)}`);
+    assert.ok(peak >= 3 && peak <= 10, `at most 10 retries (20% of 50) in flight at once, saw ${peak}`);
+    assert.ok(outcomes.filter((o) => o === 503).length >= 40, 'requests over the budget end with 503 instead of retrying');
+    assert.ok(retried > 0);
+    assert.equal(budget.stats().activeRequests, 0);
+    assert.equal(budget.stats().activeRetries, 0);
   });
 });

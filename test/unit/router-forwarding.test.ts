@@ -136,58 +136,43 @@ describe('CircuitBreaker', () => {
 });
 
 describe('RetryBudget', () => {
-  it('allows retries as a fraction of recent requests plus a per-second minimum', () => {
-    const clock = manualClock(0);
-    const budget = new RetryBudget({ ratio: 0.1, minRetriesPerSecond: 1, windowMs: 10_000, clock: clock.now });
-    for (let i = 0; i < 100; i++) budget.recordRequest();
-    let granted = 0;
-    while (budget.tryRetry()) granted++;
-    assert.equal(granted, 20, '10 from the minimum (1/s over 10 s) + 10% of 100 requests');
-    assert.deepEqual(budget.stats(), { requests: 100, retries: 20, allowance: 20, refused: 1 });
+  it('allows retries in flight up to max(ratio x requests in flight, minConcurrent)', () => {
+    const budget = new RetryBudget({ ratio: 0.2, minConcurrent: 3 });
+    const requests = Array.from({ length: 40 }, () => budget.startRequest());
+    const retries = [];
+    for (let retry = budget.tryRetry(); retry; retry = budget.tryRetry()) retries.push(retry);
+    assert.equal(retries.length, 8, '20% of 40 requests in flight');
+    assert.deepEqual(budget.stats(), { activeRequests: 40, activeRetries: 8, allowance: 8, retries: 8, refused: 1, peakActiveRetries: 8 });
+    for (const end of requests.slice(0, 30)) end();
+    assert.equal(budget.tryRetry(), undefined, 'the 8 retries still in flight exceed the minimum of 3');
+    for (const end of retries) end();
+    assert.equal(budget.stats().activeRetries, 0);
+    assert.ok(budget.tryRetry(), 'a slot is free again once retries end');
   });
 
-  it('grows with traffic and never exceeds it during an outage', () => {
-    const clock = manualClock(0);
-    const budget = new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 0, clock: clock.now });
-    let retries = 0;
-    for (let i = 0; i < 1_000; i++) {
-      budget.recordRequest();
-      // Every request fails and would like three fallbacks.
-      for (let attempt = 0; attempt < 3; attempt++) if (budget.tryRetry()) retries++;
-      clock.advance(5);
-    }
-    assert.ok(retries <= 0.2 * 1_000, `retries ${retries}`);
-    assert.ok(retries >= 0.2 * 1_000 - 1, `retries ${retries}`);
+  it('lets a quiet router have minConcurrent retries in flight', () => {
+    const budget = new RetryBudget({ ratio: 0.2, minConcurrent: 3 });
+    const end = budget.startRequest();
+    const granted = [budget.tryRetry(), budget.tryRetry(), budget.tryRetry(), budget.tryRetry()];
+    assert.deepEqual(granted.map(Boolean), [true, true, true, false]);
+    end();
   });
 
-  it('forgets requests and retries that leave the window', () => {
-    const clock = manualClock(0);
-    const budget = new RetryBudget({ ratio: 0.5, minRetriesPerSecond: 0, windowMs: 1_000, buckets: 10, clock: clock.now });
-    for (let i = 0; i < 10; i++) budget.recordRequest();
-    for (let i = 0; i < 5; i++) assert.equal(budget.tryRetry(), true);
-    assert.equal(budget.tryRetry(), false);
-    clock.advance(999);
-    assert.equal(budget.tryRetry(), false, 'still inside the window');
-    clock.advance(1);
-    assert.deepEqual(budget.stats(), { requests: 0, retries: 0, allowance: 0, refused: 2 });
-    assert.equal(budget.tryRetry(), false);
-    budget.recordRequest();
-    budget.recordRequest();
-    assert.equal(budget.tryRetry(), true);
-  });
-
-  it('lets a quiet router retry up to the minimum', () => {
-    const clock = manualClock(0);
-    const budget = new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 0.5, windowMs: 4_000, clock: clock.now });
-    assert.equal(budget.tryRetry(), true);
-    assert.equal(budget.tryRetry(), true);
-    assert.equal(budget.tryRetry(), false);
+  it('releases each slot once, however often its release is called', () => {
+    const budget = new RetryBudget({ ratio: 0, minConcurrent: 1 });
+    const end = budget.startRequest();
+    const retry = budget.tryRetry()!;
+    retry();
+    retry();
+    end();
+    end();
+    assert.deepEqual(budget.stats(), { activeRequests: 0, activeRetries: 0, allowance: 1, retries: 1, refused: 0, peakActiveRetries: 1 });
   });
 
   it('rejects bad options', () => {
-    assert.throws(() => new RetryBudget({ ratio: -1 }), RangeError);
-    assert.throws(() => new RetryBudget({ buckets: 0 }), RangeError);
-    assert.throws(() => new RetryBudget({ windowMs: 5, buckets: 10 }), RangeError);
+    assert.throws(() => new RetryBudget({ ratio: -1 }), /ratio must be/);
+    assert.throws(() => new RetryBudget({ ratio: Number.POSITIVE_INFINITY }), /ratio must be/);
+    assert.throws(() => new RetryBudget({ minConcurrent: 1.5 }), /minConcurrent must be/);
   });
 });
 

@@ -1,6 +1,8 @@
-// Saturation over HTTP: when every variant sheds load the client gets 429 with Retry-After, so it
-// backs off instead of retrying at once.
+// The router over HTTP: saturation answers 429 with Retry-After, so the client backs off instead
+// of retrying at once; admin endpoints live on their own port behind a token; cache keys follow
+// the model.
 import { strict as assert } from 'node:assert';
+import { createAdminServer } from '../../router-sidecar/admin-server.js';
 import { createRouterServer } from '../../router-sidecar/server.js';
 import { StaticPolicy } from '../../router-sidecar/policy/static.js';
 import { UpstreamError } from '../../router-sidecar/upstream.js';
@@ -9,7 +11,7 @@ import { fakeRouter, PROFILES, quiet } from '../support/fake-router.js';
 
 type FakeRouter = ReturnType<typeof fakeRouter>;
 const serve = ({ router, metrics }: FakeRouter) =>
-  createRouterServer({ router, metrics, logger: quiet, bodyLimitBytes: 1024 * 1024, reload: async () => ({ generation: 0 }), ready: () => true, load: () => ({}) });
+  createRouterServer({ router, metrics, logger: quiet, bodyLimitBytes: 1024 * 1024, ready: () => true, load: () => ({}) });
 
 describe('router saturation over HTTP', () => {
   it('answers 429 with Retry-After and the reason when every variant sheds load', async () => {
@@ -27,6 +29,54 @@ describe('router saturation over HTTP', () => {
       await healthy.close();
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('router admin endpoints', () => {
+  const TOKEN = 'a-long-enough-admin-token';
+  const adminOf = ({ router }: FakeRouter, adminToken?: string) =>
+    createAdminServer({ router, logger: quiet, reload: async () => ({ generation: 2 }), ...(adminToken ? { adminToken } : {}) });
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  it('are not served on the inference port, even with the token', async () => {
+    const app = serve(fakeRouter(new StaticPolicy('distilled', PROFILES), {}));
+    try {
+      for (const url of ['/admin/cache', '/admin/cache/clear', '/admin/reload']) {
+        const response = await app.inject({ method: 'POST', url, headers: bearer(TOKEN), payload: { enabled: false } });
+        assert.equal(response.statusCode, 404, url);
+        assert.match(response.json<{ error: string }>().error, /no route for POST \/admin/);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answer 401 without the right token, 403 when no token is configured, and act with it', async () => {
+    const fake = fakeRouter(new StaticPolicy('distilled', PROFILES), {}, { cacheEnabled: true });
+    const admin = adminOf(fake, TOKEN);
+    const disabled = adminOf(fake);
+    try {
+      for (const url of ['/admin/cache', '/admin/cache/clear', '/admin/reload', '/admin/unknown']) {
+        for (const headers of [{}, bearer('wrong'), bearer(`${TOKEN}x`), { authorization: TOKEN }]) {
+          const response = await admin.inject({ method: 'POST', url, headers, payload: { enabled: false } });
+          assert.equal(response.statusCode, 401, `${url} ${JSON.stringify(headers)}`);
+          assert.match(response.json<{ error: string }>().error, /admin endpoints need "Authorization: Bearer <ADMIN_TOKEN>"/);
+        }
+        const off = await disabled.inject({ method: 'POST', url, headers: bearer(TOKEN), payload: {} });
+        assert.equal(off.statusCode, 403);
+        assert.match(off.json<{ error: string }>().error, /start the router with ADMIN_TOKEN set/);
+      }
+      assert.equal(fake.router.cache.reuseEnabled, true, 'refused requests changed nothing');
+      const switched = await admin.inject({ method: 'POST', url: '/admin/cache', headers: bearer(TOKEN), payload: { enabled: false } });
+      assert.deepEqual(switched.json(), { reuse_enabled: false });
+      assert.equal(fake.router.cache.reuseEnabled, false);
+      const bad = await admin.inject({ method: 'POST', url: '/admin/cache', headers: bearer(TOKEN), payload: { enabled: 'no' } });
+      assert.equal(bad.statusCode, 400);
+      assert.deepEqual((await admin.inject({ method: 'POST', url: '/admin/reload', headers: bearer(TOKEN), payload: {} })).json(), { generation: 2 });
+    } finally {
+      await admin.close();
+      await disabled.close();
     }
   });
 });

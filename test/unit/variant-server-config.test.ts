@@ -31,7 +31,8 @@ describe('variant server config', () => {
       bodyLimitBytes: 4 * 1024 * 1024,
       device: 'auto',
       logLevel: 'info',
-      drainTimeoutMs: 30_000,
+      drainTimeoutMs: 20_000,
+      shutdownDelayMs: 0,
     });
   });
 

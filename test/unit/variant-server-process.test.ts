@@ -1,8 +1,8 @@
 // The CLI as a child process: SIGTERM drains in-flight requests before exiting 0; bad flags exit 2.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { metricValue } from '../support/operator.js';
+import { startSlowRequest } from '../support/slow-request.js';
 import {
   inferBody,
   referenceRows,
@@ -15,37 +15,13 @@ import {
   type InferBody,
 } from '../support/variant-server.js';
 
-/** Sends the headers and half the body now; `finish()` sends the rest and resolves with the response. */
-function startSlowRequest(url: string, body: string): { finish(): Promise<{ status: number; body: InferBody }> } {
-  const bytes = Buffer.from(body);
-  const half = Math.floor(bytes.length / 2);
-  const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': bytes.length } });
-  const response = new Promise<{ status: number; body: InferBody }>((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as InferBody }));
-    });
-    req.on('error', reject);
-  });
-  req.write(bytes.subarray(0, half));
-  return {
-    finish() {
-      req.end(bytes.subarray(half));
-      return response;
-    },
-  };
-}
-
 describe('variant server process', () => {
   it('drains on SIGTERM: in-flight requests finish with 200, new ones get 503, exit code 0', async () => {
     const server = await spawnVariantServer(['--model', TEST_MODEL_DIR, '--port', '0', '--host', '127.0.0.1', '--batching']);
     const { data } = referenceRows();
     const url = `${server.url}/v2/models/${TEST_MODEL_NAME}/infer`;
     const slow = Array.from({ length: 4 }, (_, i) =>
-      startSlowRequest(
+      startSlowRequest<InferBody>(
         url,
         JSON.stringify(inferBody('features', 2, data.subarray(i * 2 * TEST_INPUT_DIM, (i + 1) * 2 * TEST_INPUT_DIM), { id: `slow-${i}` })),
       ),
