@@ -4,7 +4,7 @@
 // every endpoint needs "Authorization: Bearer <ADMIN_TOKEN>".
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { installJsonHandling, RequestError } from '../common/http-json.js';
+import { installJsonHandling, JSON_SERVER_OPTIONS, RequestError } from '../common/http-json.js';
 import type { Logger } from '../common/logger.js';
 import type { Router } from './router.js';
 
@@ -28,7 +28,7 @@ export function tokenVerdict(authorization: string | undefined, token: string | 
 
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
   const { router, logger } = options;
-  const app = Fastify({ bodyLimit: ADMIN_BODY_LIMIT_BYTES, logger: false, forceCloseConnections: true });
+  const app = Fastify({ bodyLimit: ADMIN_BODY_LIMIT_BYTES, logger: false, forceCloseConnections: true, ...JSON_SERVER_OPTIONS });
   installJsonHandling(app, { bodyLimit: ADMIN_BODY_LIMIT_BYTES, logger });
 
   app.addHook('onRequest', async (request: FastifyRequest) => {

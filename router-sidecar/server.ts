@@ -2,7 +2,7 @@
 // cascade's model name, health and readiness, /metrics and a read-only /status. Admin endpoints
 // are on their own port (admin-server.ts), never here.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { installJsonHandling, RequestError, RETRY_AFTER_SECONDS } from '../common/http-json.js';
+import { installJsonHandling, JSON_SERVER_OPTIONS, RequestError, RETRY_AFTER_SECONDS } from '../common/http-json.js';
 import type { Logger } from '../common/logger.js';
 import { ROLES } from '../crds/types.js';
 import { formatInferResponse, parseInferRequest, type EndpointSpec } from '../variant-server/oip.js';
@@ -25,7 +25,7 @@ export interface RouterServerOptions {
 
 export function createRouterServer(options: RouterServerOptions): FastifyInstance {
   const { router, metrics, logger } = options;
-  const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, forceCloseConnections: 'idle' });
+  const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, forceCloseConnections: 'idle', ...JSON_SERVER_OPTIONS });
   installJsonHandling(app, { bodyLimit: options.bodyLimitBytes, logger });
 
   const endpointSpec = (): EndpointSpec => ({

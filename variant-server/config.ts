@@ -29,7 +29,10 @@ export const DEFAULTS = {
   batchWindowMs: 0,
   maxBatch: 32,
   maxQueued: 1024,
-  bodyLimitBytes: 4 * 1024 * 1024,
+  // 8x the router's default (4 MiB): the router forwards a request's values re-encoded from FP32,
+  // e.g. 0.1 as 0.10000000149011612, up to ~5x the bytes the client sent, so a body the router
+  // accepted must still fit here.
+  bodyLimitBytes: 32 * 1024 * 1024,
   logLevel: 'info',
   drainTimeoutMs: 20_000,
   shutdownDelayMs: 0,

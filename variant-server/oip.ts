@@ -1,7 +1,7 @@
 // Open Inference Protocol (KServe v2 / Triton) REST bodies: validating infer requests and building
 // responses for one served graph. Pure, so every bad input is testable without a server.
 import type { GraphOutputs } from './scheduler.js';
-import { argmaxRows, describe, flattenInto, RequestError } from './tensors.js';
+import { argmaxRows, checkFiniteOutputs, describe, flattenInto, RequestError } from './tensors.js';
 
 export interface TensorMetadata {
   name: string;
@@ -40,6 +40,8 @@ export interface InferResponse {
   outputs: InferResponseTensor[];
 }
 
+const NO_VALUES = new Float32Array(0);
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -50,6 +52,7 @@ function parseShape(shape: unknown, field: string): number[] {
   return shape.map((d, i) => {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
       throw new RequestError(400, `${field}[${i}] must be a non-negative integer, got ${describe(d)}`);
+    if (!Number.isSafeInteger(d)) throw new RequestError(400, `${field}[${i}] is ${d}, too large for a dimension (at most 2^53 - 1)`);
     return d;
   });
 }
@@ -90,11 +93,15 @@ export function parseInferRequest(body: unknown, spec: EndpointSpec): InferReque
     );
   }
   if (rows === 0) throw new RequestError(400, `${field}: empty batch (shape [0, ${width}]); send at least one row`);
-  const data = new Float32Array(rows * width);
-  const count = flattenInto(input.data, data, shape.length, `${field}: data`);
-  if (count !== data.length) {
-    throw new RequestError(400, `${field}: data holds ${count} values but shape [${rows}, ${width}] needs ${data.length}`);
+  // Count (and check) the values before allocating: the shape alone must not size the buffer, or a
+  // 100-byte body claiming [1e9, width] rows allocates gigabytes or throws a RangeError (a 500).
+  const needed = rows * width;
+  const count = flattenInto(input.data, NO_VALUES, shape.length, `${field}: data`);
+  if (count !== needed) {
+    throw new RequestError(400, `${field}: data holds ${count} values but shape [${rows}, ${width}] needs ${needed}`);
   }
+  const data = new Float32Array(needed);
+  flattenInto(input.data, data, shape.length, `${field}: data`);
 
   let requested = spec.outputs.map((o) => o.name);
   if (outputs !== undefined) {
@@ -119,6 +126,7 @@ export function parseInferRequest(body: unknown, spec: EndpointSpec): InferReque
 /** `prediction` (INT64 argmax) is derived from `logits`; every other output is a graph output. */
 export function formatInferResponse(spec: EndpointSpec, request: InferRequest, raw: GraphOutputs): InferResponse {
   const { rows } = request;
+  checkFiniteOutputs(spec.name, Object.fromEntries(request.outputs.map((name) => (name === 'prediction' ? ['logits', raw.logits] : [name, raw[name]]))), rows);
   const outputs = request.outputs.map((name): InferResponseTensor => {
     if (name === 'prediction') return { name, shape: [rows], datatype: 'INT64', data: argmaxRows(raw.logits!, rows) };
     const values = raw[name];

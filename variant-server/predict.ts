@@ -1,6 +1,6 @@
 // The research prototype's API: POST /predict {"features": [[...], ...]}. Pure, like oip.ts.
 import type { GraphOutputs } from './scheduler.js';
-import { argmaxRows, checkNumber, describe, RequestError, toRows } from './tensors.js';
+import { argmaxRows, checkFiniteOutputs, checkNumber, describe, RequestError, toRows } from './tensors.js';
 
 export interface PredictRequest {
   rows: number;
@@ -48,6 +48,7 @@ export function formatPredictResponse(
   withEmbedding: boolean,
   latencyMs: number,
 ): PredictResponse {
+  checkFiniteOutputs(model, { logits: raw.logits, probabilities: raw.probabilities, ...(withEmbedding ? { embedding: raw.embedding } : {}) }, rows);
   return {
     predictions: argmaxRows(raw.logits!, rows),
     probabilities: toRows(raw.probabilities!, rows),

@@ -1,7 +1,7 @@
 // The variant server: OIP v2 REST, the prototype's /predict, /metrics and a graceful drain, on
 // fastify. startVariantServer is the programmatic entry point; main.ts is the CLI around it.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { installJsonHandling, RETRY_AFTER_SECONDS } from '../common/http-json.js';
+import { installJsonHandling, JSON_SERVER_OPTIONS, RETRY_AFTER_SECONDS } from '../common/http-json.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { readModelInfo } from './card.js';
 import { DEFAULTS, validateModelName } from './config.js';
@@ -107,7 +107,7 @@ export async function startVariantServer(options: VariantServerOptions): Promise
   let inFlight = 0;
   let idle: (() => void) | undefined;
 
-  const app = Fastify({ bodyLimit, logger: false, forceCloseConnections: 'idle' });
+  const app = Fastify({ bodyLimit, logger: false, forceCloseConnections: 'idle', ...JSON_SERVER_OPTIONS });
   installJsonHandling(app, { bodyLimit, logger });
 
   app.addHook('onRequest', async (request, reply) => {

@@ -21,7 +21,7 @@ export interface Attempt {
 export class RoutingError extends Error {
   override name = 'RoutingError';
   constructor(
-    readonly statusCode: 429 | 502 | 503 | 504,
+    readonly statusCode: 413 | 422 | 429 | 502 | 503 | 504,
     message: string,
     readonly attempts: readonly Attempt[],
   ) {
@@ -131,7 +131,10 @@ export class Forwarder {
         if (upstream.kind === 'status' && upstream.statusCode !== undefined && upstream.statusCode < 500) {
           breaker.onSuccess();
           note({ role, result: 'status', error: upstream.message });
-          throw new RoutingError(502, `variant ${role} rejected the request: ${upstream.message}`, attempts);
+          // Too large once re-encoded for the variant (413), or inputs the model cannot compute on
+          // (422): the client's request is the problem, and says so. Any other 4xx is a router/variant mismatch.
+          const passed = upstream.statusCode === 413 || upstream.statusCode === 422 ? upstream.statusCode : 502;
+          throw new RoutingError(passed, `variant ${role} rejected the request: ${upstream.message}`, attempts);
         }
         // The breaker is for variants that fail (refused connections, 5xx, broken answers). A
         // timeout is as often the router's own stall or a burst as a broken variant; slowness is

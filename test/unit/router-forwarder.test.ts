@@ -75,6 +75,14 @@ describe('Forwarder', () => {
     assert.deepEqual(calls, ['distilled']);
   });
 
+  it("passes a variant's 413 or 422 refusal of the request itself on to the client", async () => {
+    for (const status of [413, 422] as const) {
+      const { forwarder, call, calls } = setup({ distilled: new UpstreamError('status', `variant distilled answered ${status}: row 0 overflows`, status) });
+      await assert.rejects(forwarder.forward(ranked, call, 40, 0), (error: unknown) => error instanceof RoutingError && error.statusCode === status && /row 0 overflows/.test(error.message));
+      assert.deepEqual(calls, ['distilled'], 'another variant would refuse it too');
+    }
+  });
+
   it('answers 504 when the last attempt timed out', async () => {
     const { forwarder, call } = setup(Object.fromEntries(ROLES.map((r) => [r, timedOut()])));
     await assert.rejects(forwarder.forward(ranked, call, 40, 0), (error: unknown) => error instanceof RoutingError && error.statusCode === 504);

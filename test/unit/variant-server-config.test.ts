@@ -28,7 +28,7 @@ describe('variant server config', () => {
       batchWindowMs: 0,
       maxBatch: 32,
       maxQueued: 1024,
-      bodyLimitBytes: 4 * 1024 * 1024,
+      bodyLimitBytes: 32 * 1024 * 1024,
       device: 'auto',
       logLevel: 'info',
       drainTimeoutMs: 20_000,

@@ -169,4 +169,38 @@ describe('variant server request parsing', () => {
     assert.equal(parseEmbeddingFlag({}), false);
     rejects(() => parseEmbeddingFlag({ embedding: 'yes' }), 400, /query parameter "embedding" must be 1 or 0/);
   });
+
+  it('sizes nothing from the shape alone: a huge row count is a count mismatch, not an allocation', () => {
+    // [1e9, 3] once allocated 12 GB up front (a RangeError, so a 500) before counting the data.
+    rejects(() => parseInferRequest(body({ shape: [1e9, 3] }), spec), 400, /data holds 6 values but shape \[1000000000, 3\] needs 3000000000/);
+    rejects(() => parseInferRequest(body({ shape: [2 ** 32, 3] }), spec), 400, /data holds 6 values/);
+    rejects(() => parseInferRequest(body({ shape: [2 ** 53, 3] }), spec), 400, /shape\[0\] is 9007199254740992, too large for a dimension/);
+    rejects(() => parseInferRequest(body({ shape: [1e308, 3] }), spec), 400, /shape\[0\] is 1e\+308, too large/);
+    rejects(() => parseInferRequest(undefined, spec), 400, /request body must be a JSON object with an "inputs" array, got nothing$/);
+  });
+
+  it('rejects values beyond the FP32 range, which the model would see as Infinity', () => {
+    rejects(() => parseInferRequest(body({ data: [1, 2, 1e39, 4, 5, 6] }), spec), 400, /data\[2\] is 1e\+39, outside the FP32 range/);
+    rejects(() => parsePredictRequest({ features: [[1, -3.5e38, 3]] }, 3), 400, /features\[0\]\[1\] is -3\.5e\+38, outside the FP32 range/);
+    assert.equal(parsePredictRequest({ features: [[1, 3.4e38, 3]] }, 3).data[1], Math.fround(3.4e38));
+  });
+
+  it('refuses (422) to answer with outputs that are not finite, naming the row, instead of writing null', () => {
+    const request = parseInferRequest(body({}), spec);
+    const overflowed = { logits: new Float32Array([0.5, -1, NaN, 3]), probabilities: new Float32Array([0.5, 0.5, NaN, NaN]) };
+    assert.throws(() => formatInferResponse(spec, request, overflowed), (error: unknown) => {
+      assert.ok(error instanceof RequestError);
+      assert.equal(error.statusCode, 422);
+      assert.match(error.message, /model "toy" computed NaN in output "logits" for row 1: its input values are too large in magnitude for FP32 arithmetic/);
+      return true;
+    });
+    const probabilitiesOnly = parseInferRequest(body({}, { outputs: [{ name: 'probabilities' }] }), spec);
+    rejects(() => formatInferResponse(spec, probabilitiesOnly, overflowed), 422, /NaN in output "probabilities" for row 1/);
+    rejects(() => formatPredictResponse('toy', 2, { ...overflowed, embedding: new Float32Array(4) }, false, 0), 422, /row 1/);
+    rejects(
+      () => formatPredictResponse('toy', 2, { logits: new Float32Array(4), probabilities: new Float32Array(4), embedding: new Float32Array([0, Infinity, 0, 0]) }, true, 0),
+      422,
+      /computed Infinity in output "embedding" for row 0/,
+    );
+  });
 });
