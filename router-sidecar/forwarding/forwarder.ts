@@ -142,7 +142,9 @@ export class Forwarder {
         // A timed-out half-open probe still counts: the variant has not shown it is back.
         if (upstream.kind !== 'timeout' || breaker.state() === 'half-open') breaker.onFailure();
         note({ role, result: upstream.kind, error: upstream.message });
-        if (!budgetLeft) break;
+        // A failure that came fast (a refused connection, a 5xx) leaves time to try the next variant
+        // even once the latency budget is spent: the deadline, not the budget, ends the request.
+        if (!canFallBack(deadlineMs, this.deps.now() - startedAt)) break;
       } finally {
         endRetry();
       }

@@ -83,6 +83,14 @@ describe('Forwarder', () => {
     }
   });
 
+  it('falls back after a fast failure even when the latency budget is spent, while the deadline lasts', async () => {
+    const { forwarder, call, calls, advance } = setup({ distilled: refused() });
+    advance(35); // the request waited 35 ms of its 40 ms budget before it was forwarded
+    const result = await forwarder.forward(ranked, call, 40, 0);
+    assert.equal(result.role, 'pruned');
+    assert.deepEqual(calls, ['distilled', 'pruned']);
+  });
+
   it('answers 504 when the last attempt timed out', async () => {
     const { forwarder, call } = setup(Object.fromEntries(ROLES.map((r) => [r, timedOut()])));
     await assert.rejects(forwarder.forward(ranked, call, 40, 0), (error: unknown) => error instanceof RoutingError && error.statusCode === 504);
