@@ -109,6 +109,7 @@ export class CascadeController {
       try {
         const result = await this.reconciler.reconcile(key);
         this.deps.metrics.reconcileTotal.inc({ result: result === 'done' ? 'success' : 'requeue' });
+        this.deps.logger.debug('reconciled', { cascade: key, result: typeof result === 'string' ? result : 'requeueAfter' });
         return result;
       } catch (err) {
         this.deps.metrics.reconcileTotal.inc({ result: 'error' });

@@ -1,8 +1,83 @@
 // The API server itself refuses bad specs, with messages that name the field: the CRD's schema
 // and CEL rules as shipped in crds/inferencecascade.yaml.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { ROOT } from '../../scripts/cluster/paths.js';
 import { ensureCluster, freshNamespace, getJson, kubectl, kubectlError } from '../support/cluster.js';
 import { sampleCascade, toYaml, type Json } from '../support/cascades.js';
+
+interface CelRule {
+  /** Where the rule reports: the schema path of its node plus its fieldPath, "[*]" for list items. */
+  key: string;
+  message: string;
+}
+
+/** Every x-kubernetes-validations rule in the shipped CRD, read from the file. */
+function celRules(): CelRule[] {
+  const crd = parse(readFileSync(path.join(ROOT, 'crds', 'inferencecascade.yaml'), 'utf8')) as Json;
+  const rules: CelRule[] = [];
+  const walk = (node: Json, at: string): void => {
+    for (const v of node['x-kubernetes-validations'] ?? []) rules.push({ key: `${at || '<root>'}${v.fieldPath ?? ''} :: ${v.message}`, message: v.message });
+    for (const [name, child] of Object.entries(node.properties ?? {})) walk(child as Json, at ? `${at}.${name}` : name);
+    if (node.items) walk(node.items, `${at}[*]`);
+  };
+  for (const version of crd.spec.versions) walk(version.schema.openAPIV3Schema, '');
+  return rules;
+}
+
+interface CelCase {
+  /** The field the API server names in its error ("<nil>" for a rule on the whole object). */
+  field: string;
+  mutate?: (spec: Json) => void;
+  name?: string;
+}
+
+const uri = (value: string) => (spec: Json) => { spec.variants[0].model.uri = value; };
+const policyUri = (value: string) => (spec: Json) => { spec.router.policy = { type: 'learned', model: { uri: value } }; };
+const quantity = (kind: 'requests' | 'limits', resource: 'cpu' | 'memory') => (spec: Json) => { spec.variants[0].resources = { [kind]: { [resource]: 'lots' } }; };
+const V0 = 'spec.variants[0]';
+
+/** One violating spec per CEL rule, keyed as celRules() keys them. A new rule needs a case here. */
+const CEL_CASES: Record<string, CelCase> = {
+  '<root> :: metadata.name must be a DNS label of at most 40 characters starting with a letter (children are named <name>-<variant>)':
+    { field: '<nil>', name: '9-starts-with-a-digit' },
+  'spec.cache.prefixLength :: must be less than spec.inputDim': { field: 'spec.cache.prefixLength', mutate: (s) => { s.cache.prefixLength = 32; } },
+  'spec.cache.canary.prefixLength :: must be less than spec.inputDim':
+    { field: 'spec.cache.canary.prefixLength', mutate: (s) => { s.cache.canary = { fraction: 0.1, prefixLength: 32 }; } },
+  'spec.variants :: each role may appear only once (two variants have the same role)': { field: 'spec.variants', mutate: (s) => { s.variants[0].role = 'full'; } },
+  'spec.variants :: must contain one variant for each role (quantized, pruned, distilled, full)': { field: 'spec.variants', mutate: (s) => { s.variants.pop(); } },
+  'spec.variants :: variant names must be unique (a variant without a name is named after its role)':
+    { field: 'spec.variants', mutate: (s) => { s.variants[0].name = 'shared'; s.variants[1].name = 'shared'; } },
+  'spec.variants[*].model.uri :: must be a file://, http(s)://, s3://, gs:// or pvc:// URI without spaces': { field: `${V0}.model.uri`, mutate: uri('ftp://models/x.onnx') },
+  "spec.variants[*].model.uri :: must not contain '.' or '..' path segments": { field: `${V0}.model.uri`, mutate: uri('file:///models/../etc/passwd') },
+  "spec.variants[*].model.uri :: must not percent-encode '.', '/' or a backslash": { field: `${V0}.model.uri`, mutate: uri('file:///models/%2e%2e/etc/passwd') },
+  'spec.variants[*].model.uri :: a file:// URI must name a folder under /models/, where the images mount models': { field: `${V0}.model.uri`, mutate: uri('file:///etc/kubernetes') },
+  'spec.variants[*].resources.requests.cpu :: must be a Kubernetes quantity such as 500m or 1Gi': { field: `${V0}.resources.requests.cpu`, mutate: quantity('requests', 'cpu') },
+  'spec.variants[*].resources.requests.memory :: must be a Kubernetes quantity such as 500m or 1Gi': { field: `${V0}.resources.requests.memory`, mutate: quantity('requests', 'memory') },
+  'spec.variants[*].resources.limits.cpu :: must be a Kubernetes quantity such as 500m or 1Gi': { field: `${V0}.resources.limits.cpu`, mutate: quantity('limits', 'cpu') },
+  'spec.variants[*].resources.limits.memory :: must be a Kubernetes quantity such as 500m or 1Gi': { field: `${V0}.resources.limits.memory`, mutate: quantity('limits', 'memory') },
+  'spec.router.policy :: policy.model is required when policy.type is learned': { field: 'spec.router.policy', mutate: (s) => { s.router.policy = { type: 'learned' }; } },
+  'spec.router.policy :: policy.staticRole is required when policy.type is static': { field: 'spec.router.policy', mutate: (s) => { s.router.policy = { type: 'static' }; } },
+  'spec.router.policy.model.uri :: must be a file://, http(s)://, s3://, gs:// or pvc:// URI without spaces': { field: 'spec.router.policy.model.uri', mutate: policyUri('https://models/a policy.onnx') },
+  "spec.router.policy.model.uri :: must not contain '.' or '..' path segments": { field: 'spec.router.policy.model.uri', mutate: policyUri('s3://bucket/./policy.onnx') },
+  "spec.router.policy.model.uri :: must not percent-encode '.', '/' or a backslash": { field: 'spec.router.policy.model.uri', mutate: policyUri('file:///models/%5Cpolicy.onnx') },
+  'spec.router.policy.model.uri :: a file:// URI must name a folder under /models/, where the images mount models': { field: 'spec.router.policy.model.uri', mutate: policyUri('file:///tmp/policy.onnx') },
+  'spec.router.sla.p99LatencyMs :: must be greater than 0': { field: 'spec.router.sla.p99LatencyMs', mutate: (s) => { s.router.sla.p99LatencyMs = -1; } },
+  'spec.router.sla.minAccuracy :: must be in (0, 1]': { field: 'spec.router.sla.minAccuracy', mutate: (s) => { s.router.sla.minAccuracy = 1.01; } },
+  'spec.cache.prefixLength :: must be at least 1': { field: 'spec.cache.prefixLength', mutate: (s) => { s.cache.prefixLength = 0; } },
+  'spec.cache.ttlSeconds :: must be greater than 0': { field: 'spec.cache.ttlSeconds', mutate: (s) => { s.cache.ttlSeconds = 0; } },
+  'spec.cache.maxEntries :: must be between 1 and 10000000': { field: 'spec.cache.maxEntries', mutate: (s) => { s.cache.maxEntries = 10_000_001; } },
+  'spec.cache.canary.fraction :: must be in (0, 1)': { field: 'spec.cache.canary.fraction', mutate: (s) => { s.cache.canary = { fraction: 0 }; } },
+  'spec.cache.canary.prefixLength :: must be at least 1': { field: 'spec.cache.canary.prefixLength', mutate: (s) => { s.cache.canary = { fraction: 0.1, prefixLength: 0 }; } },
+  'spec.cache.canary.ttlSeconds :: must be greater than 0': { field: 'spec.cache.canary.ttlSeconds', mutate: (s) => { s.cache.canary = { fraction: 0.1, ttlSeconds: -1 }; } },
+  'spec.cache.canary.maxRisk :: must be in (0, 1)': { field: 'spec.cache.canary.maxRisk', mutate: (s) => { s.cache.canary = { fraction: 0.1, maxRisk: 0 }; } },
+  'spec.cache.drift.threshold :: must be greater than 0': { field: 'spec.cache.drift.threshold', mutate: (s) => { s.cache.drift.threshold = 0; } },
+  'spec.cache.drift.sampleRate :: must be in (0, 1]': { field: 'spec.cache.drift.sampleRate', mutate: (s) => { s.cache.drift.sampleRate = 2; } },
+};
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('InferenceCascade CRD validation (real API server)', function () {
   this.timeout(600_000);
@@ -120,6 +195,28 @@ describe('InferenceCascade CRD validation (real API server)', function () {
   it('refuses a name too long for its children', () => {
     const error = kubectlError(['apply', '-f', '-'], toYaml(sampleCascade('a'.repeat(41), ns)));
     assert.ok(error?.includes('metadata.name must be a DNS label of at most 40 characters'), error);
+  });
+
+  describe('every CEL rule in crds/inferencecascade.yaml refuses with its exact message', () => {
+    const rules = celRules();
+
+    it('has a case for each rule and no case for a rule that is gone', () => {
+      assert.ok(rules.length >= 31, `${rules.length} rules read from the CRD`);
+      assert.deepEqual(Object.keys(CEL_CASES).sort(), rules.map((r) => r.key).sort());
+    });
+
+    rules.forEach((rule, i) => {
+      it(rule.key, () => {
+        const testCase = CEL_CASES[rule.key];
+        assert.ok(testCase, `no case in CEL_CASES for the rule "${rule.key}"`);
+        const name = testCase.name ?? `cel-${i}`;
+        const error = kubectlError(['apply', '-f', '-'], toYaml(sampleCascade(name, ns, testCase.mutate)));
+        assert.ok(error, `${name} was accepted`);
+        // As the API server words it: <field>: Invalid value: "<type>": <message>, one error a line.
+        const line = new RegExp(`(?:^|: |\\* )${escape(testCase.field)}: Invalid value: "\\w+": ${escape(rule.message)}$`, 'm');
+        assert.match(error, line);
+      });
+    });
   });
 
   it('prunes unknown fields instead of storing them', () => {

@@ -12,6 +12,7 @@ import { consistently, eventually } from '../support/eventually.js';
 import { startOperator, type OperatorProcess } from '../support/operator.js';
 
 const VARIANTS = ['quantized', 'pruned', 'distilled', 'full'];
+const RESYNC_SECONDS = 10;
 const OPERATOR_USER = serviceAccountUser(OPERATOR_NAMESPACE, OPERATOR_SA);
 
 function readyCondition(ns: string, name: string): string | undefined {
@@ -43,7 +44,8 @@ describe('operator on the local control plane', function () {
   before(async function () {
     await ensureCluster();
     kubeconfig = serviceAccountKubeconfig();
-    operator = await startOperator({ kubeconfig, identity: 'operator-main' });
+    // The shortest resync the operator allows, so the steady-state window below sees it re-reconcile everything.
+    operator = await startOperator({ kubeconfig, identity: 'operator-main', extraArgs: [`--resync-period-seconds=${RESYNC_SECONDS}`] });
   });
 
   after(async () => {
@@ -129,7 +131,7 @@ describe('operator on the local control plane', function () {
     }, { timeoutMs: 60_000 });
   });
 
-  it('makes no writes in steady state (30 s, counted in the API server audit log)', async () => {
+  it('makes no writes in steady state, through forced resyncs (30 s, counted in the API server audit log)', async () => {
     const ns = freshNamespace('steady');
     kubectl(['apply', '-f', '-'], toYaml(sampleCascade('steady', ns), sampleCascade('steady-two', ns)));
     await eventually(() => {
@@ -139,9 +141,18 @@ describe('operator on the local control plane', function () {
     await sleep(2000);
     const before = resourceVersions(ns);
     const since = new Date();
+    const logsBefore = operator.logs.length;
     await consistently(() => assert.deepEqual(resourceVersions(ns), before), { timeoutMs: 30_000, intervalMs: 5000 });
     const writes = writesBy({ user: OPERATOR_USER, since, excludeResources: ['leases'] });
     assert.deepEqual(writes.map((w) => `${w.verb} ${w.requestURI}`), []);
+    // The window spans at least two periodic resyncs, each a full reconcile pass of both cascades
+    // (nothing else enqueues them here), and none of those passes wrote anything.
+    const passes = (name: string) => operator.logs.slice(logsBefore)
+      .filter((e) => e.message === 'reconciled' && e.cascade === `${ns}/${name}` && e.result === 'done').length;
+    for (const name of ['steady', 'steady-two']) {
+      assert.ok(passes(name) >= Math.floor(30 / RESYNC_SECONDS) - 1, `${name} was reconciled ${passes(name)} times in the window`);
+    }
+    process.stderr.write(`      ${passes('steady')} + ${passes('steady-two')} reconcile passes in the 30 s window, 0 writes\n`);
     // The test must be able to see writes: a spec change in the same window would show up.
     const sinceChange = new Date();
     kubectl(['-n', ns, 'patch', 'inferencecascade', 'steady', '--type=merge', '-p', '{"spec":{"router":{"replicas":3}}}']);

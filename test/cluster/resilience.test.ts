@@ -127,6 +127,58 @@ describe('operator resilience on the local control plane', function () {
     process.stderr.write(`      handover ${handoverMs} ms after SIGKILL (lease ${LEASE_SECONDS} s)\n`);
   });
 
+  it('a leader killed while reconciling 30 cascades hands over, and no cascade is left half-reconciled', async () => {
+    const ns = freshNamespace('handover');
+    const a = await start(serviceAccountKubeconfig(), 'handover-a');
+    const b = await start(secondServiceAccount(), 'handover-b');
+    const [leader] = await eventually(async () => {
+      const found = await leaderOf(a, b);
+      assert.equal(found.length, 1);
+      return found;
+    }, { timeoutMs: 30_000 });
+    const follower = leader === a ? b : a;
+    const userOf = (o: OperatorProcess) => serviceAccountUser(OPERATOR_NAMESPACE, o === a ? OPERATOR_SA : SECOND_SA);
+
+    const since = new Date();
+    kubectl(['apply', '-f', '-'], toYaml(...Array.from({ length: 30 }, (_, i) => sampleCascade(`h${i}`, ns))));
+    // 30 cascades take about 360 writes: kill the leader a fraction of the way in.
+    await eventually(() => assert.ok(writesBy({ user: userOf(leader!), since, namespace: ns }).length >= 30), { timeoutMs: 120_000, intervalMs: 100 });
+    await leader!.kill();
+    const killedAt = Date.now();
+    const deploymentsAtKill = getJson(['-n', ns, 'get', 'deployments']).items.length;
+    const readyAtKill = readyCount(ns);
+    assert.ok(deploymentsAtKill > 0 && deploymentsAtKill < 150, `the kill came mid-reconcile (${deploymentsAtKill} of 150 Deployments)`);
+
+    await eventually(async () => assert.deepEqual(await leaderOf(follower), [follower]), { timeoutMs: 15_000, intervalMs: 100 });
+    const handoverMs = Date.now() - killedAt;
+    assert.ok(handoverMs <= LEASE_SECONDS * 1000 + 1200, `handover took ${handoverMs} ms`);
+    const followerWrites = writesBy({ user: userOf(follower), since, namespace: ns });
+    assert.ok(followerWrites.every((w) => new Date(w.stageTimestamp).getTime() >= killedAt), 'the follower wrote nothing while the other replica led');
+
+    await eventually(() => assert.equal(readyCount(ns), 30), { timeoutMs: 240_000, intervalMs: 1000 });
+    // Every cascade is whole: all eleven children, each owned by that cascade alone, and a status
+    // computed from the current generation with every condition.
+    const cascades = getJson(['-n', ns, 'get', 'inferencecascades']).items;
+    const children = getJson(['-n', ns, 'get', 'deployments,services,configmaps', '-l', 'app.kubernetes.io/managed-by=inference-cascade-operator']).items;
+    for (const cascade of cascades) {
+      const name = cascade.metadata.name;
+      const mine = children.filter((c: any) => c.metadata.labels['cascade.inference.dev/cascade'] === name);
+      assert.deepEqual(
+        { Deployment: mine.filter((c: any) => c.kind === 'Deployment').length, Service: mine.filter((c: any) => c.kind === 'Service').length, ConfigMap: mine.filter((c: any) => c.kind === 'ConfigMap').length },
+        { Deployment: 5, Service: 5, ConfigMap: 1 }, `children of ${name}`);
+      for (const child of mine) {
+        assert.deepEqual(child.metadata.ownerReferences.map((r: any) => [r.uid, r.controller]), [[cascade.metadata.uid, true]], `owner of ${child.kind} ${child.metadata.name}`);
+      }
+      assert.equal(cascade.status.observedGeneration, cascade.metadata.generation, `${name} observedGeneration`);
+      assert.equal(cascade.status.variantsReady, '4/4', `${name} variantsReady`);
+      assert.deepEqual(cascade.status.conditions.map((c: any) => c.type).sort(), ['CacheDegraded', 'Ready', 'RouterAvailable', 'VariantsAvailable']);
+    }
+    assert.equal(getJson(['-n', ns, 'get', 'replicasets']).items.length, 150, 'one ReplicaSet per Deployment: no duplicated rollout');
+    const takenOver = writesBy({ user: userOf(follower), since, namespace: ns }).length;
+    assert.ok(takenOver > 0, 'the new leader finished the work');
+    process.stderr.write(`      killed with ${deploymentsAtKill}/150 Deployments and ${readyAtKill}/30 cascades Ready; handover ${handoverMs} ms; the new leader made ${takenOver} writes\n`);
+  });
+
   it('survives an API server restart: watches resume and later changes are reconciled', async () => {
     const ns = freshNamespace('apirestart');
     // The default 15 s lease (10 s renew deadline) outlasts the restart; with a shorter one the

@@ -1,5 +1,6 @@
 // The real local control plane for tests: started once per test run (or reused when it is already
 // up), with the CRD and RBAC installed from the very files that ship in manifests/.
+import { spawnSync } from 'node:child_process';
 import { stringify } from 'yaml';
 import { isUp, up, down } from '../../scripts/cluster/controlplane.js';
 import { startAuditLog } from './audit.js';
@@ -20,6 +21,24 @@ export function kubectlError(args: string[], input?: string): string | undefined
   } catch (err) {
     return String((err as { stderr?: string }).stderr ?? err);
   }
+}
+
+export interface KubectlResult {
+  status: number | null;
+  stdout: string;
+  /** Where kubectl prints the API server's warnings ("Warning: ...") as well as errors. */
+  stderr: string;
+}
+
+/** Runs kubectl as the admin and keeps stderr even on success, e.g. to see admission warnings. */
+export function kubectlFull(args: string[], input?: string): KubectlResult {
+  const result = spawnSync('kubectl', ['--kubeconfig', KUBECONFIG, ...args], { input, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The API server's URL, as the admin kubeconfig names it. */
+export function apiServerUrl(): string {
+  return JSON.parse(kubectl(['config', 'view', '--minify', '-o', 'json'])).clusters[0].cluster.server as string;
 }
 
 export function getJson<T = any>(args: string[]): T {
