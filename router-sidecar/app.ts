@@ -50,6 +50,9 @@ export interface RouterApp {
   close(): Promise<void>;
 }
 
+/** How often expired cache entries are dropped, so that memory follows the TTL, not only maxEntries. */
+const PURGE_INTERVAL_MS = 5000;
+
 async function closeWhenIdle(cascade: Cascade, logger: Logger): Promise<void> {
   while (cascade.active > 0) await new Promise((resolve) => setTimeout(resolve, 20));
   await cascade.close().catch((error: unknown) => logger.warn('closing a replaced cascade failed', { error: errorMessage(error) }));
@@ -139,6 +142,8 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     router.current.probeRecovering().catch((error: unknown) => logger.warn('breaker probe failed', { error: errorMessage(error) }));
   }, 500);
   prober.unref();
+  const purger = setInterval(() => router.purgeExpired(), PURGE_INTERVAL_MS);
+  purger.unref();
 
   let draining = false;
   const app = createRouterServer({
@@ -184,6 +189,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
           await new Promise((resolve) => setTimeout(resolve, delayMs));
         }
         clearInterval(prober);
+        clearInterval(purger);
         stopScraper();
         if (interval > 0) unwatchFile(options.configPath);
         await Promise.all([app.close(), admin.close()]);

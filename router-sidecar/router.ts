@@ -192,6 +192,16 @@ export class Router {
     }
   }
 
+  /**
+   * Drops expired entries from every cache policy now; returns how many. Expiry is otherwise lazy,
+   * so without this a cache fed new prefixes would hold expired entries up to maxEntries.
+   */
+  purgeExpired(): number {
+    let purged = 0;
+    for (const arm of [this.currentArm, this.canaryArm]) if (arm) purged += arm.cache.purgeExpired();
+    return purged;
+  }
+
   /** Drops every cached embedding (every cache policy); returns how many. Reuse settings stay. */
   clearCache(): number {
     let dropped = 0;

@@ -35,6 +35,7 @@ export interface FakeRouterOptions {
   embedding?: (features: Float32Array) => Float32Array;
   random?: RouterOptions['random'];
   emitEvent?: RouterOptions['emitEvent'];
+  clock?: RouterOptions['clock'];
 }
 
 export function fakeRouter(policy: Policy, behaviour: Behaviour, options: FakeRouterOptions = {}) {
@@ -71,6 +72,7 @@ export function fakeRouter(policy: Policy, behaviour: Behaviour, options: FakeRo
     config, clients, policy, profiles: PROFILES, logger: quiet,
     ...(options.random ? { random: options.random } : {}),
     ...(options.emitEvent ? { emitEvent: options.emitEvent } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   cascade.difficulty = { source: 'constant', estimate: async () => { estimates += 1; return { difficulty: 0.5 }; }, close: async () => {} };
   return { router, metrics, calls, cascade, estimates: () => estimates };

@@ -101,3 +101,18 @@ describe('cache keys follow the model', () => {
     assert.equal(modelIdentity({ modelVersion: '3', modelUri: 'file:///models/x' }), '3@file:///models/x');
   });
 });
+
+describe('expired cache entries', () => {
+  it('are dropped by purgeExpired, so memory follows the TTL rather than maxEntries', async () => {
+    let now = 0;
+    const { router } = fakeRouter(new StaticPolicy('distilled', PROFILES), {}, { cacheEnabled: true, clock: () => now });
+    for (let i = 0; i < 10; i++) await router.route(Float32Array.from([i, i + 0.5]), 1, undefined);
+    assert.equal(router.cache.stats().size, 10);
+    now += 30_000;
+    assert.equal(router.purgeExpired(), 0, 'nothing has expired within the 60 s TTL');
+    await router.route(Float32Array.from([100, 100.5]), 1, undefined);
+    now += 31_000;
+    assert.equal(router.purgeExpired(), 10);
+    assert.equal(router.cache.stats().size, 1, 'the entry stored 31 s ago stays');
+  });
+});
