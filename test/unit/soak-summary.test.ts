@@ -28,22 +28,26 @@ describe('soak summary', () => {
     const faults = [{ what: 'pruned killed', fromMs: 4990, toMs: 5100 }];
     assert.ok(inFault(5000, faults) && !inFault(5200, faults));
     const rss = Array.from({ length: 11 }, (_, i) => ({ atMs: i * 1000, bytes: 100 }));
-    const ok = summarizeSoak({ records, faults, rss, durationMs: 10_000, slaP99Ms: 40 });
+    const ok = summarizeSoak({ records, faults, rss, rssAfterGc: { baseline: 100, end: 105 }, durationMs: 10_000, slaP99Ms: 40 });
     assert.equal(ok.p99_ms_outside_faults, 5);
     assert.equal(ok.p99_ms_in_faults, 900);
     assert.equal(ok.errors, 1);
     assert.equal(ok.errors_outside_faults, 0);
     assert.deepEqual(ok.errors_by_message, { 'error: no variant could answer: pruned connect (took N ms)': 1 });
+    assert.equal(ok.router_rss_growth, 0.05);
+    assert.equal(ok.router_rss_growth_sampled, 0);
     assert.equal(ok.passed, true);
 
     const bad = summarizeSoak({
       records: [...records, { dueMs: 9000, latencyMs: 10_000, status: 0, outcome: 'lost', error: 'no answer' }],
       faults: [],
       rss: rss.map((s, i) => ({ ...s, bytes: i >= 9 ? 120 : 100 })),
+      rssAfterGc: { baseline: 100, end: 111 },
       durationMs: 10_000,
       slaP99Ms: 40,
     });
     assert.deepEqual(bad.checks, { lost_requests: false, router_rss_growth: false, p99_ms_outside_faults: false });
+    assert.equal(bad.router_rss_growth_sampled, 0.2);
     assert.equal(bad.passed, false);
   });
 });
