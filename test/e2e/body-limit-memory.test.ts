@@ -87,8 +87,8 @@ describe('bodies over the limit (router and variant server as real processes)', 
   // Where startLocalCascade keeps its logs by default; the inspector's URL is read from them.
   const workDir = path.join(ROOT, '.cache', 'local-cascade', `body-limit-${process.pid}-${Date.now()}`);
 
-  before(async function () {
-    if (process.platform !== 'linux') this.skip(); // RSS is read from /proc
+  before(async () => {
+    // RSS is read from /proc: Linux only, like the product's images.
     const limit = ['--body-limit-bytes', String(BODY_LIMIT)];
     cascade = await startLocalCascade({ cascadeFile: CASCADE_FILE, workDir, routerFlags: limit, variantFlags: limit, nodeFlags: ['--inspect=127.0.0.1:0'] });
   });
