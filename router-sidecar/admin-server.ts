@@ -18,7 +18,7 @@ export interface AdminServerOptions {
 
 const ADMIN_BODY_LIMIT_BYTES = 4096;
 
-export function tokenVerdict(authorization: string | undefined, token: string | undefined): 'ok' | 'disabled' | 'denied' {
+function tokenVerdict(authorization: string | undefined, token: string | undefined): 'ok' | 'disabled' | 'denied' {
   if (!token) return 'disabled';
   const header = authorization ?? '';
   const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
