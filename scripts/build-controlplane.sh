@@ -3,6 +3,8 @@
 #
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler  from scripts/controlplane/go.mod
 #   kwok, helm                                                     with `go install`
+#   metrics-server                                                 from scripts/metrics-server/go.mod
+#   kwok-stages.yaml, kwok-metrics.yaml                            kwok's own configs, from its module
 #
 # Finished binaries are also kept in a machine-wide cache ($INFERENCE_CASCADE_CACHE, default
 # ~/.cache/inference-cascade) keyed by a hash of the pins, so a fresh clone on the same machine
@@ -12,16 +14,17 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 mod="$root/scripts/controlplane"
+msmod="$root/scripts/metrics-server"
 bin="$root/.bin"
 
 KUBE_VERSION=v1.33.13
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.0
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok helm kwok-stages.yaml)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok helm metrics-server kwok-stages.yaml kwok-metrics.yaml)
 
 log() { printf '[build-controlplane] %s\n' "$*" >&2; }
 
-stamp=$(cat "$mod/go.mod" "$mod/go.sum" "$0" | sha256sum | cut -c1-16)
+stamp=$(cat "$mod/go.mod" "$mod/go.sum" "$msmod/go.mod" "$msmod/go.sum" "$0" | sha256sum | cut -c1-16)
 cache="${INFERENCE_CASCADE_CACHE:-$HOME/.cache/inference-cascade}/controlplane-$stamp"
 
 have_all() {
@@ -79,6 +82,19 @@ GOBIN="$bin" with_progress kwok 400 go install -v -trimpath -ldflags "-s -w" "si
 GOBIN="$bin" with_progress helm 600 go install -v -trimpath \
   -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 
+# metrics-server (the metrics.k8s.io API), pinned in its own module: it needs newer k8s.io
+# libraries than the control plane's, and a separate go.mod keeps the two version sets apart.
+cd "$msmod"
+ms_version=$(go list -m -f '{{.Version}}' sigs.k8s.io/metrics-server)
+log "downloading modules for metrics-server $ms_version"
+go mod download
+ms_total=$(go list -deps sigs.k8s.io/metrics-server/cmd/metrics-server | wc -l)
+log "compiling metrics-server $ms_version ($ms_total packages)"
+with_progress metrics-server "$ms_total" go build -v -trimpath \
+  -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$ms_version" \
+  -o "$bin/metrics-server" sigs.k8s.io/metrics-server/cmd/metrics-server
+cd "$root"
+
 # kwok only moves nodes and pods through their lifecycle with Stage configurations; kwokctl embeds
 # these, the bare binary takes them through --config. Taken from the kwok module just built.
 stages="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
@@ -86,6 +102,14 @@ for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat
   pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
   printf -- '---\n'; cat "$stages/$f"
 done > "$bin/kwok-stages.yaml"
+# kwok's emulation of the kubelet's /metrics/resource (served per node under
+# /metrics/nodes/{nodeName}/metrics/resource, which the nodes' metrics.k8s.io/resource-metrics-path
+# annotation points metrics-server at) and of pod usage, taken from the pods'
+# kwok.x-k8s.io/usage-cpu and kwok.x-k8s.io/usage-memory annotations.
+metrics="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/metrics"
+for f in resource/metrics-resource.yaml usage/usage-from-annotation.yaml; do
+  printf -- '---\n'; cat "$metrics/$f"
+done > "$bin/kwok-metrics.yaml"
 
 echo "$stamp" > "$bin/.stamp"
 mkdir -p "$cache"

@@ -1,5 +1,5 @@
-// The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
-// built from source by scripts/build-controlplane.sh and started on 127.0.0.1 only.
+// The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+// metrics-server, built from source by scripts/build-controlplane.sh and started on 127.0.0.1 only.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { ensurePki, PKI } from './certs.js';
+import { ensurePki, FRONT_PROXY_CLIENT, PKI } from './certs.js';
 import { kubectl } from './kubectl.js';
 import { fakeNodes } from './nodes.js';
 import { AUDIT_LOG, binary, CLUSTER_DIR, KUBECONFIG, ROOT, STATE_FILE } from './paths.js';
@@ -16,7 +16,10 @@ import { isRunning, startDetached, stopProcess, tailLog, type StartedProcess } f
 
 export interface ClusterState {
   server: string;
-  ports: { etcd: number; etcdPeer: number; apiserver: number; controllerManager: number; scheduler: number; kwok: number };
+  ports: {
+    etcd: number; etcdPeer: number; apiserver: number; controllerManager: number; scheduler: number; kwok: number;
+    metricsServer: number;
+  };
   processes: StartedProcess[];
 }
 
@@ -47,6 +50,11 @@ function healthy(url: string, withAdminCert = false): Promise<boolean> {
       res.resume();
       resolve(res.statusCode === 200);
     };
+    // A state file from before a component was added has no port for it: that cluster is not up.
+    if (!URL.canParse(url)) {
+      resolve(false);
+      return;
+    }
     const req = url.startsWith('https:')
       ? https.get(url, {
           timeout: 2000,
@@ -78,6 +86,8 @@ function healthUrls(state: ClusterState): Record<string, { url: string; admin: b
     'kube-controller-manager': { url: `https://127.0.0.1:${state.ports.controllerManager}/healthz`, admin: false },
     'kube-scheduler': { url: `https://127.0.0.1:${state.ports.scheduler}/healthz`, admin: false },
     kwok: { url: `http://127.0.0.1:${state.ports.kwok}/healthz`, admin: false },
+    // /livez, not /readyz: metrics-server turns ready only after a few scrapes of nodes with pods.
+    'metrics-server': { url: `https://127.0.0.1:${state.ports.metricsServer}/livez`, admin: true },
   };
 }
 
@@ -124,6 +134,55 @@ function writeConfigFiles(): { audit: string; scheduler: string } {
   return { audit, scheduler };
 }
 
+/** The metrics.k8s.io version metrics-server serves, as the aggregator names its APIService. */
+export const METRICS_API_SERVICE = 'v1beta1.metrics.k8s.io';
+
+/**
+ * What registers metrics-server with the API server's aggregator, as kwokctl does it: an
+ * APIService backed by an ExternalName Service. The aggregator resolves ExternalName Services
+ * itself (host = externalName, port = the APIService's port), so neither Endpoints (which refuse
+ * 127.0.0.1) nor kube-proxy are involved. It verifies metrics-server's certificate, issued for
+ * metrics-server.kube-system.svc, against the cluster CA.
+ */
+function metricsApiRegistration(port: number): string {
+  const labels = { 'app.kubernetes.io/name': 'metrics-server', 'app.kubernetes.io/part-of': 'local-control-plane' };
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'metrics-server', namespace: 'kube-system', labels },
+      spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port, protocol: 'TCP' }] },
+    },
+    {
+      apiVersion: 'apiregistration.k8s.io/v1',
+      kind: 'APIService',
+      metadata: { name: METRICS_API_SERVICE, labels },
+      spec: {
+        group: 'metrics.k8s.io',
+        version: 'v1beta1',
+        groupPriorityMinimum: 100,
+        versionPriority: 100,
+        service: { name: 'metrics-server', namespace: 'kube-system', port },
+        caBundle: readFileSync(PKI.caCert).toString('base64'),
+      },
+    },
+  ].map((o) => `---\n${stringify(o)}`).join('');
+}
+
+/** Retries a kubectl call that can race the API server's own start-up (kube-system appears late). */
+async function retrying(what: string, fn: () => void, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fn();
+      return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw new Error(`${what}: ${String((err as { stderr?: string }).stderr ?? err)}`);
+      await sleep(500);
+    }
+  }
+}
+
 function buildBinaries(progress: Progress): void {
   progress('checking control-plane binaries (first build: 20-30 minutes, progress below)');
   const result = spawnSync('bash', [path.join(ROOT, 'scripts', 'build-controlplane.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -140,12 +199,12 @@ export async function up(progress: Progress = defaultProgress): Promise<ClusterS
   mkdirSync(CLUSTER_DIR, { recursive: true });
   ensurePki();
 
-  const [etcd, etcdPeer, apiserver, controllerManager, scheduler, kwok] = await Promise.all(
-    Array.from({ length: 6 }, freePort),
-  ) as [number, number, number, number, number, number];
+  const [etcd, etcdPeer, apiserver, controllerManager, scheduler, kwok, metricsServer] = await Promise.all(
+    Array.from({ length: 7 }, freePort),
+  ) as [number, number, number, number, number, number, number];
   const state: ClusterState = {
     server: `https://127.0.0.1:${apiserver}`,
-    ports: { etcd, etcdPeer, apiserver, controllerManager, scheduler, kwok },
+    ports: { etcd, etcdPeer, apiserver, controllerManager, scheduler, kwok, metricsServer },
     processes: [],
   };
   const record = (proc: StartedProcess): StartedProcess => {
@@ -177,6 +236,12 @@ export async function up(progress: Progress = defaultProgress): Promise<ClusterS
       `--cert-dir=${path.join(CLUSTER_DIR, 'pki')}`,
       `--tls-cert-file=${PKI.apiserverCert}`, `--tls-private-key-file=${PKI.apiserverKey}`,
       `--client-ca-file=${PKI.caCert}`,
+      // The aggregator (metrics.k8s.io) proxies to metrics-server with this client certificate and
+      // passes the caller on in X-Remote-* headers, which metrics-server trusts only from it.
+      `--proxy-client-cert-file=${PKI.frontProxyClientCert}`, `--proxy-client-key-file=${PKI.frontProxyClientKey}`,
+      `--requestheader-client-ca-file=${PKI.frontProxyCaCert}`, `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
+      '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${PKI.serviceAccountPub}`,
       `--service-account-signing-key-file=${PKI.serviceAccountKey}`,
@@ -191,7 +256,7 @@ export async function up(progress: Progress = defaultProgress): Promise<ClusterS
     ]));
     await waitFor('kube-apiserver', () => healthy(urls['kube-apiserver']!.url, true), 90_000, apiProc);
 
-    progress('starting kube-controller-manager, kube-scheduler and kwok');
+    progress('starting kube-controller-manager, kube-scheduler, kwok and metrics-server');
     const componentAuth = [`--authentication-kubeconfig=${KUBECONFIG}`, `--authorization-kubeconfig=${KUBECONFIG}`];
     const kcm = record(startDetached('kube-controller-manager', binary('kube-controller-manager'), [
       `--kubeconfig=${KUBECONFIG}`, ...componentAuth,
@@ -208,24 +273,47 @@ export async function up(progress: Progress = defaultProgress): Promise<ClusterS
     ]));
     const kwokProc = record(startDetached('kwok', binary('kwok'), [
       `--kubeconfig=${KUBECONFIG}`, `--config=${binary('kwok-stages.yaml')}`,
+      // The Metric (the kubelet's /metrics/resource per node) and the ClusterResourceUsage (pod
+      // usage from the kwok.x-k8s.io/usage-cpu and -memory annotations) as static config, like
+      // the stages, rather than as CRDs.
+      `--config=${binary('kwok-metrics.yaml')}`,
       '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       '--manage-nodes-with-label-selector=',
       // The heartbeat stage in use relies on node Leases; without them the node lifecycle
       // controller marks the nodes NotReady after 40 s and evicts readiness from their pods.
       '--node-lease-duration-seconds=40',
-      '--cidr=10.244.0.1/16', '--node-ip=10.0.0.1',
+      // kwok is every fake node's kubelet: the nodes get InternalIP 127.0.0.1 and kwok's port as
+      // their kubelet port, and kwok serves HTTPS there (next to HTTP) with a certificate for
+      // 127.0.0.1, so metrics-server reaches it and verifies it.
+      '--cidr=10.244.0.1/16', '--node-ip=127.0.0.1', `--node-port=${kwok}`,
+      `--tls-cert-file=${PKI.kwokCert}`, `--tls-private-key-file=${PKI.kwokKey}`,
       `--server-address=127.0.0.1:${kwok}`,
+    ]));
+    const metricsProc = record(startDetached('metrics-server', binary('metrics-server'), [
+      `--kubeconfig=${KUBECONFIG}`, ...componentAuth,
+      '--bind-address=127.0.0.1', `--secure-port=${metricsServer}`,
+      `--tls-cert-file=${PKI.metricsServerCert}`, `--tls-private-key-file=${PKI.metricsServerKey}`,
+      '--kubelet-preferred-address-types=InternalIP', '--kubelet-use-node-status-port',
+      `--kubelet-certificate-authority=${PKI.caCert}`,
+      // The shortest resolution metrics-server accepts; the scrape timeout must stay under 90 % of it.
+      '--metric-resolution=10s', '--kubelet-request-timeout=5s',
     ]));
     await Promise.all([
       waitFor('kube-controller-manager', () => healthy(urls['kube-controller-manager']!.url), 60_000, kcm),
       waitFor('kube-scheduler', () => healthy(urls['kube-scheduler']!.url), 60_000, sched),
       waitFor('kwok', () => healthy(urls.kwok!.url), 60_000, kwokProc),
+      waitFor('metrics-server', () => healthy(urls['metrics-server']!.url, true), 60_000, metricsProc),
     ]);
+    await retrying('registering the metrics API', () => kubectl(['apply', '-f', '-'], metricsApiRegistration(metricsServer)));
 
     progress('creating fake nodes (2 cpu, 1 gpu)');
     kubectl(['apply', '-f', '-'], fakeNodes().map((n) => `---\n${stringify(n)}`).join(''));
     kubectl(['wait', '--for=condition=Ready', 'node', '--all', '--timeout=60s']);
+    // Available once the aggregator reaches metrics-server. A pod's first PodMetrics take three
+    // scrapes (10 s apart): kwok's first CPU counter sample is 0, which metrics-server drops, and
+    // the rate needs two more.
+    kubectl(['wait', '--for=condition=Available', `apiservice/${METRICS_API_SERVICE}`, '--timeout=60s']);
     progress(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; KUBECONFIG=${KUBECONFIG}`);
     return state;
   } catch (err) {

@@ -1,5 +1,6 @@
 // kwok's fake nodes: CPU nodes for the cheap variants, a tainted GPU node for full precision.
-// They carry the GPU label and taint that the operator's placement rules target.
+// They carry the GPU label and taint that the operator's placement rules target, and the annotation
+// that sends metrics-server to kwok's emulated kubelet resource metrics for the node.
 import { GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT } from '../../operator/desired/placement.js';
 
 interface NodeOptions {
@@ -15,7 +16,13 @@ export function fakeNode({ name, gpus = 0 }: NodeOptions): Record<string, unknow
     kind: 'Node',
     metadata: {
       name,
-      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      annotations: {
+        'kwok.x-k8s.io/node': 'fake',
+        'node.alpha.kubernetes.io/ttl': '0',
+        // kwok serves every node's kubelet resource metrics on one port under a per-node path;
+        // metrics-server scrapes the path this annotation names instead of /metrics/resource.
+        'metrics.k8s.io/resource-metrics-path': `/metrics/nodes/${name}/metrics/resource`,
+      },
       labels: {
         'kubernetes.io/hostname': name,
         'kubernetes.io/os': 'linux',
