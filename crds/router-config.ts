@@ -13,6 +13,9 @@ export interface RouterVariantEndpoint {
   modelVersion: string;
   /** Where the variant's model lives; a router that can read it runs the head locally on cache hits. */
   modelUri?: string;
+  /** CPU each of the variant's pods may use, in millicores (its limit, else its request): pod CPU
+   * from metrics.k8s.io is reported as a fraction of it. */
+  cpuMillis?: number;
 }
 
 export interface RouterConfig {

@@ -59,6 +59,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
         'shutdown-timeout-seconds': { type: 'string' },
         'variant-image': { type: 'string' },
         'router-image': { type: 'string' },
+        'router-cluster-role': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -88,6 +89,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
       ...defaultBuildOptions,
       variantImage: values['variant-image'] ?? defaultBuildOptions.variantImage,
       routerImage: values['router-image'] ?? defaultBuildOptions.routerImage,
+      routerClusterRole: values['router-cluster-role'] ?? defaultBuildOptions.routerClusterRole,
     },
   };
 }

@@ -70,6 +70,10 @@ export class CascadeController {
         async () => asList(await clients.core.listServiceForAllNamespaces({ labelSelector: OWNED_SELECTOR })), enqueueOwner, OWNED_SELECTOR),
       ConfigMap: informer('configmaps', '/api/v1/configmaps',
         async () => asList(await clients.core.listConfigMapForAllNamespaces({ labelSelector: OWNED_SELECTOR })), enqueueOwner, OWNED_SELECTOR),
+      ServiceAccount: informer('serviceaccounts', '/api/v1/serviceaccounts',
+        async () => asList(await clients.core.listServiceAccountForAllNamespaces({ labelSelector: OWNED_SELECTOR })), enqueueOwner, OWNED_SELECTOR),
+      RoleBinding: informer('rolebindings', '/apis/rbac.authorization.k8s.io/v1/rolebindings',
+        async () => asList(await clients.rbac.listRoleBindingForAllNamespaces({ labelSelector: OWNED_SELECTOR })), enqueueOwner, OWNED_SELECTOR),
     };
     this.reconciler = new Reconciler({
       cascades: this.cascades,

@@ -1,21 +1,7 @@
 // Decides whether an observed object already carries every field the operator wants, so steady
 // state issues no writes. The API server adds defaults (and may rewrite quantities such as "0.5"
 // as "500m"), so the check is a subset match with quantities compared by value.
-
-const SUFFIX: Record<string, number> = {
-  n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-};
-const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$/;
-
-export function parseQuantity(value: string): number | undefined {
-  const match = QUANTITY.exec(value);
-  if (!match) return undefined;
-  const [, number, exponent, suffix] = match;
-  const base = Number(number);
-  if (exponent) return base * 10 ** Number(exponent.slice(1));
-  return base * SUFFIX[suffix ?? '']!;
-}
+import { parseQuantity } from '../common/quantity.js';
 
 function sameQuantity(a: string, b: string): boolean {
   const x = parseQuantity(a);
@@ -41,4 +27,13 @@ export function containsDesired(observed: unknown, desired: unknown, path: strin
     return desired === observed || sameQuantity(desired, observed);
   }
   return observed === desired;
+}
+
+/**
+ * True when the observed object differs from the desired one in a field the API server will not
+ * change (a RoleBinding's roleRef): it must be deleted and created again, not patched.
+ */
+export function needsReplacement(observed: unknown, desired: unknown): boolean {
+  if (!isObject(observed) || !isObject(desired) || desired.kind !== 'RoleBinding') return false;
+  return !containsDesired(observed.roleRef, desired.roleRef);
 }

@@ -1,6 +1,6 @@
 // The operator's API clients, built once from a KubeConfig and passed down.
 import {
-  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi,
+  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 
 export interface KubeClients {
@@ -9,6 +9,7 @@ export interface KubeClients {
   core: CoreV1Api;
   custom: CustomObjectsApi;
   coordination: CoordinationV1Api;
+  rbac: RbacAuthorizationV1Api;
   objects: KubernetesObjectApi;
 }
 
@@ -45,6 +46,7 @@ export function createClients(kubeConfig: KubeConfig): KubeClients {
     core: kubeConfig.makeApiClient(CoreV1Api),
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+    rbac: kubeConfig.makeApiClient(RbacAuthorizationV1Api),
     objects: KubernetesObjectApi.makeApiClient(kubeConfig),
   };
 }

@@ -4,7 +4,7 @@
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type InferenceCascade } from '../crds/types.js';
 import { CASCADE_LABEL, desiredChildren, FIELD_MANAGER, type BuildOptions, type ChildObject } from './desired/index.js';
-import { containsDesired } from './diff.js';
+import { containsDesired, needsReplacement } from './diff.js';
 import type { EventRecorder } from './events.js';
 import { namespaceTerminating, statusCode, type KubeClients } from './kube.js';
 import { errorMessage, type Logger } from '../common/logger.js';
@@ -12,7 +12,7 @@ import type { OperatorMetrics } from './metrics.js';
 import { computeStatus, type ObservedDeployment } from './status.js';
 import type { HandlerResult } from './workqueue.js';
 
-const OWNED_API_VERSIONS = { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1' } as const;
+const OWNED_API_VERSIONS = { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1', ServiceAccount: 'v1', RoleBinding: 'rbac.authorization.k8s.io/v1' } as const;
 export type OwnedKind = keyof typeof OWNED_API_VERSIONS;
 export const OWNED_KINDS = Object.keys(OWNED_API_VERSIONS) as OwnedKind[];
 
@@ -92,12 +92,17 @@ export class Reconciler {
 
   private async ensureChild(cascade: InferenceCascade, child: ChildObject, log: Logger): Promise<ChildChange> {
     const kind = child.kind as OwnedKind;
-    const observed = this.deps.children[kind].get(child.metadata.name, child.metadata.namespace);
+    let observed = this.deps.children[kind].get(child.metadata.name, child.metadata.namespace);
     if (observed && !ownedBy(observed, cascade)) {
       throw new Error(`exists and is not controlled by InferenceCascade ${cascade.metadata.name}; refusing to take it over`);
     }
     if (observed && containsDesired(observed, withoutTypeMeta(child))) return 'Unchanged';
     this.assertLeader();
+    if (observed && needsReplacement(observed, child)) {
+      await this.deleteChild(kind, child.metadata.name, child.metadata.namespace);
+      log.info('deleted child to replace an immutable field', { kind, name: child.metadata.name });
+      observed = undefined;
+    }
     await this.deps.clients.objects.patch(child as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     this.deps.metrics.apiWrites.inc({ verb: 'apply', kind });
     const change = observed ? 'Updated' : 'Created';
@@ -113,6 +118,15 @@ export class Reconciler {
     }
   }
 
+  private async deleteChild(kind: OwnedKind, name: string, namespace: string): Promise<void> {
+    try {
+      await this.deps.clients.objects.delete({ apiVersion: OWNED_API_VERSIONS[kind], kind, metadata: { name, namespace } });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
+    }
+    this.deps.metrics.apiWrites.inc({ verb: 'delete', kind });
+  }
+
   private async deleteUnwanted(cascade: InferenceCascade, desired: ChildObject[], log: Logger): Promise<void> {
     const wanted = new Set(desired.map((c) => `${c.kind}/${c.metadata.name}`));
     for (const kind of OWNED_KINDS) {
@@ -121,12 +135,7 @@ export class Reconciler {
         !wanted.has(`${kind}/${obj.metadata?.name}`));
       for (const obj of unwanted) {
         this.assertLeader();
-        try {
-          await this.deps.clients.objects.delete({ apiVersion: OWNED_API_VERSIONS[kind], kind, metadata: { name: obj.metadata!.name!, namespace: cascade.metadata.namespace } });
-        } catch (err) {
-          if (statusCode(err) !== 404) throw err;
-        }
-        this.deps.metrics.apiWrites.inc({ verb: 'delete', kind });
+        await this.deleteChild(kind, obj.metadata!.name!, cascade.metadata.namespace);
         log.info('deleted child no longer wanted', { kind, name: obj.metadata?.name });
         this.deps.events.record(cascade, 'Normal', 'Deleted', `Deleted ${kind} ${obj.metadata?.name}`);
       }

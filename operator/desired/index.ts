@@ -1,7 +1,7 @@
 // Desired state: a pure function from a cascade to the objects it owns.
 import type { InferenceCascade } from '../../crds/types.js';
 import type { BuildOptions } from './options.js';
-import { routerConfigMap, routerDeployment, routerService } from './router.js';
+import { routerConfigMap, routerDeployment, routerRoleBinding, routerService, routerServiceAccount } from './router.js';
 import { variantDeployment, variantService } from './variant.js';
 
 export interface ChildObject {
@@ -14,6 +14,8 @@ export function desiredChildren(cascade: InferenceCascade, options: BuildOptions
   return [
     ...cascade.spec.variants.flatMap((v) => [variantDeployment(cascade, v, options), variantService(cascade, v, options)]),
     routerConfigMap(cascade, options),
+    routerServiceAccount(cascade),
+    routerRoleBinding(cascade, options),
     routerDeployment(cascade, options),
     routerService(cascade, options),
   ];

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { ROUTER_CONFIG_FILE, ROUTER_CONFIG_VERSION, type RouterConfig } from '../../crds/router-config.js';
-import { type InferenceCascade, variantName } from '../../crds/types.js';
+import { parseQuantity } from '../../common/quantity.js';
+import { type InferenceCascade, type VariantSpec, variantName } from '../../crds/types.js';
 import { childMetadata, commonLabels, COMPONENT_LABEL, CONFIG_HASH_ANNOTATION } from './labels.js';
 import type { BuildOptions } from './options.js';
 import { placementPodSpec } from './placement.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './pod-security.js';
 import { SHUTDOWN_DELAY_MS, TERMINATION_GRACE_SECONDS } from './shutdown.js';
-import { variantObjectName } from './variant.js';
+import { variantCpu, variantObjectName } from './variant.js';
 
 const CONFIG_MOUNT = '/etc/inference-cascade';
 
@@ -28,11 +29,18 @@ export function routerConfig(cascade: InferenceCascade, options: BuildOptions): 
       endpoint: `http://${variantObjectName(cascade, variant)}.${metadata.namespace}.svc:${options.httpPort}`,
       modelVersion: variant.model.version ?? '1',
       modelUri: variant.model.uri,
+      ...cpuMillis(variant),
     })),
     policy: spec.router.policy,
     sla: spec.router.sla,
     cache: spec.cache,
   };
+}
+
+function cpuMillis(variant: VariantSpec): { cpuMillis?: number } {
+  const cpu = variantCpu(variant);
+  const cores = cpu === undefined ? undefined : parseQuantity(cpu);
+  return cores !== undefined && cores > 0 ? { cpuMillis: Math.round(cores * 1e6) / 1e3 } : {};
 }
 
 function routerSelector(cascade: InferenceCascade): Record<string, string> {
@@ -50,9 +58,11 @@ export function routerConfigMap(cascade: InferenceCascade, options: BuildOptions
 
 export function routerDeployment(cascade: InferenceCascade, options: BuildOptions) {
   const labels = commonLabels(cascade, 'router');
-  const config = routerConfigMap(cascade, options).data[ROUTER_CONFIG_FILE];
-  // Rolls the router pods when their configuration changes.
-  const configHash = createHash('sha256').update(config).digest('hex').slice(0, 16);
+  // Rolls the router pods when their configuration changes. A variant's CPU capacity is left out:
+  // the router picks it up by hot reload, and resizing a variant should not restart the routers.
+  const { variants, ...rest } = routerConfig(cascade, options);
+  const hashed = { ...rest, variants: variants.map(({ cpuMillis: _cpuMillis, ...variant }) => variant) };
+  const configHash = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -63,7 +73,9 @@ export function routerDeployment(cascade: InferenceCascade, options: BuildOption
       template: {
         metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
         spec: {
-          automountServiceAccountToken: false,
+          // The router reports its cache agent's actions (Events, the cache-state annotation).
+          serviceAccountName: routerObjectName(cascade),
+          automountServiceAccountToken: true,
           securityContext: restrictedPodSecurityContext,
           terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
           ...placementPodSpec('cpu'),
@@ -95,5 +107,24 @@ export function routerService(cascade: InferenceCascade, options: BuildOptions) 
       selector: routerSelector(cascade),
       ports: [{ name: 'http', port: options.httpPort, targetPort: 'http', protocol: 'TCP' }],
     },
+  };
+}
+
+export function routerServiceAccount(cascade: InferenceCascade) {
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: childMetadata(cascade, routerObjectName(cascade), commonLabels(cascade, 'router')),
+    automountServiceAccountToken: false,
+  };
+}
+
+export function routerRoleBinding(cascade: InferenceCascade, options: BuildOptions) {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: childMetadata(cascade, routerObjectName(cascade), commonLabels(cascade, 'router')),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: options.routerClusterRole },
+    subjects: [{ kind: 'ServiceAccount', name: routerObjectName(cascade), namespace: cascade.metadata.namespace }],
   };
 }

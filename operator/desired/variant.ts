@@ -18,6 +18,11 @@ function selectorLabels(cascade: InferenceCascade, variant: VariantSpec): Record
   return { 'app.kubernetes.io/instance': cascade.metadata.name, [VARIANT_LABEL]: variantName(variant) };
 }
 
+/** The CPU a variant pod may use: its limit, else its request. */
+export function variantCpu(variant: VariantSpec): string | undefined {
+  return variant.resources?.limits?.cpu ?? variant.resources?.requests?.cpu ?? DEFAULT_REQUESTS.cpu;
+}
+
 function resources(variant: VariantSpec) {
   const requests = { ...DEFAULT_REQUESTS, ...variant.resources?.requests };
   const limits: Record<string, string> = { ...variant.resources?.limits };

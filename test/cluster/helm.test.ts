@@ -43,6 +43,8 @@ describe('helm chart on the local control plane', function () {
   after(async () => {
     await operator?.stop();
     spawnSync(HELM, ['uninstall', RELEASE, '-n', ns, '--kubeconfig', KUBECONFIG]);
+    // Its router binds the release's ClusterRole: later tests' operators would re-point it.
+    if (cascadeNs) spawnSync('kubectl', ['--kubeconfig', KUBECONFIG, 'delete', 'namespace', cascadeNs, '--wait=false']);
   });
 
   it('lints clean (strict)', () => {
@@ -74,20 +76,24 @@ describe('helm chart on the local control plane', function () {
     assert.equal(deployment.status.availableReplicas, 2, 'pods admitted under restricted and Ready');
     const args: string[] = deployment.spec.template.spec.containers[0].args;
     assert.ok(args.includes('--leader-elect=true') && args.includes(`--lease-name=${FULLNAME}-operator`), args.join(' '));
+    assert.ok(args.includes(`--router-cluster-role=${FULLNAME}-router`), args.join(' '));
     const as = `--as=system:serviceaccount:${ns}:${FULLNAME}-operator`;
     const can = (verb: string, resource: string, namespace: string) => kubectlError(['auth', 'can-i', verb, resource, '-n', namespace, as]) === undefined;
     assert.ok(can('watch', 'inferencecascades.cascade.inference.dev', 'default') && can('patch', 'deployments.apps', 'default'), 'the operator may do its job');
     assert.ok(can('update', 'leases.coordination.k8s.io', ns) && !can('update', 'leases.coordination.k8s.io', 'default'), 'its Lease only in the release namespace');
     assert.ok(!can('get', 'secrets', 'default') && !can('create', 'pods', 'default'), 'and nothing it does not use');
+    assert.ok(can('bind', `clusterroles.rbac.authorization.k8s.io/${FULLNAME}-router`, 'default') &&
+      !can('bind', 'clusterroles.rbac.authorization.k8s.io/cluster-admin', 'default'), 'it may bind the chart\'s router ClusterRole and no other');
     // No kubelet runs containers here: the operator runs as a local process with the chart's ServiceAccount token.
     operator = await startOperator({
       kubeconfig: serviceAccountKubeconfig(`${FULLNAME}-operator`, ns),
       identity: 'helm-test',
-      extraArgs: [`--namespace=${ns}`, `--lease-name=${FULLNAME}-operator`],
+      extraArgs: [`--namespace=${ns}`, `--lease-name=${FULLNAME}-operator`, `--router-cluster-role=${FULLNAME}-router`],
     });
     cascadeNs = freshNamespace('helm-cascade');
     kubectl(['apply', '-f', '-'], toYaml(sampleCascade('helm-sample', cascadeNs)));
     await eventually(() => assert.equal(readyStatus(cascadeNs, 'helm-sample'), 'True'), { timeoutMs: 60_000, intervalMs: 500 });
+    assert.equal(getJson(['-n', cascadeNs, 'get', 'rolebinding', 'helm-sample-router']).roleRef.name, `${FULLNAME}-router`);
     const lease = getJson(['-n', ns, 'get', 'lease', `${FULLNAME}-operator`]);
     assert.equal(lease.spec.holderIdentity, 'helm-test');
   });

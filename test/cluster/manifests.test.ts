@@ -16,8 +16,10 @@ let authorization: AuthorizationV1Api | undefined;
  * (a kubectl per check costs a quarter second of CPU; the matrix has two hundred). namespace ''
  * asks about cluster scope. The groups are the ones the API server gives a ServiceAccount token.
  */
-async function canI(verb: string, resource: string, namespace: string): Promise<boolean> {
-  const [qualified, subresource] = resource.split('/');
+/** resource: `plural.group[/subresource]`, optionally followed by `[objectName]`. */
+async function canI(verb: string, resourceWithName: string, namespace: string): Promise<boolean> {
+  const [, resource, objectName] = /^([^[]+)(?:\[(.+)\])?$/.exec(resourceWithName)!;
+  const [qualified, subresource] = resource!.split('/');
   const [name, ...group] = qualified!.split('.');
   // Made on first use: the cluster (and the server address in its kubeconfig) may only now be up.
   authorization ??= loadKubeConfig(KUBECONFIG).makeApiClient(AuthorizationV1Api);
@@ -26,7 +28,7 @@ async function canI(verb: string, resource: string, namespace: string): Promise<
       spec: {
         user: SA,
         groups: ['system:serviceaccounts', `system:serviceaccounts:${OPERATOR_NAMESPACE}`, 'system:authenticated'],
-        resourceAttributes: { verb, resource: name, group: group.join('.'), ...(subresource ? { subresource } : {}), ...(namespace ? { namespace } : {}) },
+        resourceAttributes: { verb, resource: name, group: group.join('.'), ...(subresource ? { subresource } : {}), ...(objectName ? { name: objectName } : {}), ...(namespace ? { namespace } : {}) },
       },
     },
   });
@@ -89,6 +91,11 @@ describe('manifests/ on the local control plane', function () {
       'deployments.apps': ['create', 'delete', 'list', 'patch', 'watch'],
       services: ['create', 'delete', 'list', 'patch', 'watch'],
       configmaps: ['create', 'delete', 'list', 'patch', 'watch'],
+      // Each router's ServiceAccount and its RoleBinding to the router ClusterRole.
+      serviceaccounts: ['create', 'delete', 'list', 'patch', 'watch'],
+      'rolebindings.rbac.authorization.k8s.io': ['create', 'delete', 'list', 'patch', 'watch'],
+      // Binding routers to their ClusterRole without holding its permissions, and no other role.
+      'clusterroles.rbac.authorization.k8s.io[inference-cascade-router]': ['bind'],
       events: ['create'],
     };
     const lease = { 'leases.coordination.k8s.io': ['create', 'get', 'update'] };
@@ -108,8 +115,9 @@ describe('manifests/ on the local control plane', function () {
       for (const [verb, resource] of [
         ['get', 'secrets'], ['list', 'secrets'], ['watch', 'secrets'], ['create', 'secrets'],
         ['get', 'pods'], ['create', 'pods'], ['delete', 'pods'], ['create', 'pods/exec'], ['create', 'pods/attach'], ['create', 'pods/portforward'],
-        ['get', 'pods/log'], ['create', 'serviceaccounts'], ['create', 'serviceaccounts/token'], ['impersonate', 'serviceaccounts'],
-        ['create', 'roles.rbac.authorization.k8s.io'], ['create', 'rolebindings.rbac.authorization.k8s.io'], ['bind', 'roles.rbac.authorization.k8s.io'],
+        ['get', 'pods/log'], ['create', 'serviceaccounts/token'], ['impersonate', 'serviceaccounts'],
+        ['create', 'roles.rbac.authorization.k8s.io'], ['bind', 'roles.rbac.authorization.k8s.io'],
+        ['bind', 'clusterroles.rbac.authorization.k8s.io[cluster-admin]'], ['bind', 'clusterroles.rbac.authorization.k8s.io[admin]'],
         ['escalate', 'roles.rbac.authorization.k8s.io'], ['patch', 'deployments.apps/scale'], ['update', 'deployments.apps/status'],
         ['create', 'replicasets.apps'], ['create', 'statefulsets.apps'], ['create', 'daemonsets.apps'], ['create', 'jobs.batch'],
         ['create', 'persistentvolumeclaims'], ['update', 'resourcequotas'], ['create', 'networkpolicies.networking.k8s.io'], ['*', '*'],

@@ -124,6 +124,23 @@ describe('operator on the local control plane', function () {
       assert.notEqual(recreated.metadata.uid, oldUid);
     }, { timeoutMs: 10_000 });
 
+    // A router RoleBinding re-pointed by hand at another role: roleRef cannot be patched, so the
+    // operator replaces the binding.
+    // The operator is paused meanwhile (SIGSTOP), or it would win the race to recreate the binding.
+    const binding = getJson(['-n', ns, 'get', 'rolebinding', 'gc-me-router']);
+    const { uid: _uid, resourceVersion: _rv, creationTimestamp: _ct, managedFields: _mf, ...metadata } = binding.metadata;
+    process.kill(operator.child.pid!, 'SIGSTOP');
+    try {
+      kubectl(['-n', ns, 'delete', 'rolebinding', 'gc-me-router', '--wait=true']);
+      kubectl(['-n', ns, 'create', '-f', '-'], JSON.stringify({ ...binding, metadata, roleRef: { ...binding.roleRef, name: 'view' } }));
+    } finally {
+      process.kill(operator.child.pid!, 'SIGCONT');
+    }
+    await eventually(() => {
+      const replaced = getJson(['-n', ns, 'get', 'rolebinding', 'gc-me-router']);
+      assert.equal(replaced.roleRef.name, 'inference-cascade-router');
+    }, { timeoutMs: 15_000 });
+
     kubectl(['-n', ns, 'delete', 'inferencecascade', 'gc-me', '--wait=true']);
     await eventually(() => {
       const left = getJson(['-n', ns, 'get', 'deployments,services,configmaps,replicasets,pods', '-l', 'cascade.inference.dev/cascade=gc-me']).items;

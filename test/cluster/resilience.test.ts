@@ -81,12 +81,15 @@ describe('operator resilience on the local control plane', function () {
     await start(serviceAccountKubeconfig(), 'restarted');
     await eventually(() => assert.equal(readyCount(ns), 50), { timeoutMs: 240_000, intervalMs: 1000 });
 
-    const children = getJson(['-n', ns, 'get', 'deployments,services,configmaps', '-l', 'app.kubernetes.io/managed-by=inference-cascade-operator']).items;
+    const children = getJson(['-n', ns, 'get', 'deployments,services,configmaps,serviceaccounts,rolebindings', '-l', 'app.kubernetes.io/managed-by=inference-cascade-operator']).items;
     const perKind = (kind: string) => children.filter((c: any) => c.kind === kind).length;
-    assert.deepEqual({ Deployment: perKind('Deployment'), Service: perKind('Service'), ConfigMap: perKind('ConfigMap') }, { Deployment: 250, Service: 250, ConfigMap: 50 });
+    assert.deepEqual(
+      { Deployment: perKind('Deployment'), Service: perKind('Service'), ConfigMap: perKind('ConfigMap'), ServiceAccount: perKind('ServiceAccount'), RoleBinding: perKind('RoleBinding') },
+      { Deployment: 250, Service: 250, ConfigMap: 50, ServiceAccount: 50, RoleBinding: 50 },
+    );
     for (let i = 0; i < 50; i++) {
       const mine = children.filter((c: any) => c.metadata.labels['cascade.inference.dev/cascade'] === `c${i}`);
-      assert.equal(mine.length, 11, `cascade c${i} has ${mine.length} children`);
+      assert.equal(mine.length, 13, `cascade c${i} has ${mine.length} children`);
       assert.ok(mine.every((c: any) => c.metadata.ownerReferences?.length === 1), `c${i}: every child has exactly one owner`);
     }
     // A duplicated rollout would show as a second ReplicaSet for some Deployment.
@@ -198,8 +201,8 @@ describe('operator resilience on the local control plane', function () {
     // while after its API server is killed; that is not the operator's to fix.)
     await eventually(() => {
       assert.equal(getJson(['-n', ns, 'get', 'deployment', 'survivor-distilled']).spec.replicas, 2);
-      const children = getJson(['-n', ns, 'get', 'deployments,services,configmaps', '-l', 'cascade.inference.dev/cascade=newcomer']).items;
-      assert.equal(children.length, 11);
+      const children = getJson(['-n', ns, 'get', 'deployments,services,configmaps,serviceaccounts,rolebindings', '-l', 'cascade.inference.dev/cascade=newcomer']).items;
+      assert.equal(children.length, 13);
       for (const name of ['survivor', 'newcomer']) {
         const cascade = getJson(['-n', ns, 'get', 'inferencecascade', name]);
         assert.equal(cascade.status?.observedGeneration, cascade.metadata.generation);

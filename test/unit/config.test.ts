@@ -44,14 +44,14 @@ describe('parseConfig', () => {
     const config = parseConfig([
       '--leader-elect=false', '--lease-name=l', '--lease-duration-seconds=30', '--workers=8',
       '--health-probe-bind-address=127.0.0.1:9440', '--resync-period-seconds=60', '--watchdog-seconds=5',
-      '--shutdown-timeout-seconds=600', '--variant-image=v:2', '--router-image=r:2',
+      '--shutdown-timeout-seconds=600', '--variant-image=v:2', '--router-image=r:2', '--router-cluster-role=team-a-router',
     ], {});
     assert.deepEqual(
       [config.leaderElect, config.leaseName, config.leaseDurationSeconds, config.workers, config.probeHost, config.probePort,
         config.resyncPeriodSeconds, config.watchdogSeconds, config.shutdownTimeoutSeconds],
       [false, 'l', 30, 8, '127.0.0.1', 9440, 60, 5, 600],
     );
-    assert.deepEqual(config.build, { ...defaultBuildOptions, variantImage: 'v:2', routerImage: 'r:2' });
+    assert.deepEqual(config.build, { ...defaultBuildOptions, variantImage: 'v:2', routerImage: 'r:2', routerClusterRole: 'team-a-router' });
   });
 
   const valid: [string[], Partial<OperatorConfig>][] = [

@@ -85,15 +85,29 @@ describe('desiredChildren', () => {
   describe('for the shipped sample', () => {
     const children = build();
 
-    it('builds 11 children: a Deployment and Service per variant, and the router ConfigMap, Deployment and Service', () => {
+    it('builds 13 children: a Deployment and Service per variant; the router ConfigMap, ServiceAccount, RoleBinding, Deployment and Service', () => {
       const expected = [
         ...VARIANTS.flatMap((v) => [`Deployment/${NAME}-${v}`, `Service/${NAME}-${v}`]),
-        `ConfigMap/${ROUTER}`, `Deployment/${ROUTER}`, `Service/${ROUTER}`,
+        `ConfigMap/${ROUTER}`, `ServiceAccount/${ROUTER}`, `RoleBinding/${ROUTER}`, `Deployment/${ROUTER}`, `Service/${ROUTER}`,
       ];
-      assert.equal(children.length, 11);
+      assert.equal(children.length, 13);
       assert.deepEqual(children.map((c) => `${c.kind}/${c.metadata.name}`).sort(), [...expected].sort());
       const apiVersions = Object.fromEntries(children.map((c) => [c.kind, c.apiVersion]));
-      assert.deepEqual(apiVersions, { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1' });
+      assert.deepEqual(apiVersions, { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1', ServiceAccount: 'v1', RoleBinding: 'rbac.authorization.k8s.io/v1' });
+    });
+
+    it('binds the router pods, and only them, to the router ClusterRole in the cascade namespace', () => {
+      const binding = find<any>(children, 'RoleBinding', ROUTER);
+      assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'inference-cascade-router' });
+      assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: ROUTER, namespace: NS }]);
+      const router = find<Deployment>(children, 'Deployment', ROUTER).spec.template.spec as any;
+      assert.equal(router.serviceAccountName, ROUTER);
+      assert.equal(router.automountServiceAccountToken, true);
+      for (const v of VARIANTS) {
+        const variant = find<Deployment>(children, 'Deployment', `${NAME}-${v}`).spec.template.spec as any;
+        assert.equal(variant.automountServiceAccountToken, false, `${v} pods get no API credentials`);
+        assert.equal(variant.serviceAccountName, undefined);
+      }
     });
 
     it('places every child in the cascade namespace with a controller ownerReference and the managed-by label', () => {
@@ -193,7 +207,7 @@ describe('desiredChildren', () => {
       assert.equal(config.inputDim, 32);
       assert.deepEqual(config.variants, VARIANTS.map((v) => ({
         role: v, name: v, endpoint: `http://${NAME}-${v}.${NS}.svc:8080`, modelVersion: '1',
-        modelUri: `file:///models/sessions-32/${v}`,
+        modelUri: `file:///models/sessions-32/${v}`, cpuMillis: 100,
       })));
       assert.deepEqual(config.policy, cascade.spec.router.policy);
       assert.deepEqual(config.sla, { p99LatencyMs: 40, minAccuracy: 0.9 });
@@ -236,7 +250,7 @@ describe('desiredChildren', () => {
       ['a variant model version', (c) => { c.spec.variants[0]!.model.version = '2'; }, true],
       ['a variant replica count', (c) => { c.spec.variants[0]!.replicas = 5; }, false],
       ['the router replica count', (c) => { c.spec.router.replicas = 3; }, false],
-      ['a variant resource request', (c) => { c.spec.variants[1]!.resources = { requests: { cpu: '2' } }; }, false],
+      ['a variant resource request (the router reloads its new CPU capacity without a restart)', (c) => { c.spec.variants[1]!.resources = { requests: { cpu: '2' } }; }, false],
       ['the generation', (c) => { c.metadata.generation = 9; }, false],
     ];
     for (const [what, mutate, changesHash] of changes) {
@@ -264,7 +278,7 @@ describe('desiredChildren', () => {
       const config = JSON.parse(find<ConfigMap>(children, 'ConfigMap', ROUTER).data[ROUTER_CONFIG_FILE]!) as RouterConfig;
       assert.deepEqual(config.variants[1], {
         role: 'pruned', name: 'pruned-v2', endpoint: `http://${NAME}-pruned-v2.${NS}.svc:8080`, modelVersion: '1',
-        modelUri: 'file:///models/sessions-32/pruned',
+        modelUri: 'file:///models/sessions-32/pruned', cpuMillis: 100,
       });
     });
 
@@ -284,14 +298,15 @@ describe('desiredChildren', () => {
       });
     }
 
-    it('uses the build options for images and port', () => {
-      const custom: BuildOptions = { variantImage: 'example.com/v:1', routerImage: 'example.com/r:1', httpPort: 9000 };
+    it('uses the build options for images, port and the router ClusterRole', () => {
+      const custom: BuildOptions = { variantImage: 'example.com/v:1', routerImage: 'example.com/r:1', httpPort: 9000, routerClusterRole: 'team-a-router' };
       const children = desiredChildren(sampleCascade(), custom);
       const images = deployments(children).map((d) => d.spec.template.spec.containers[0] as Container & { image: string }).map((c) => c.image);
       assert.deepEqual(images, ['example.com/v:1', 'example.com/v:1', 'example.com/v:1', 'example.com/v:1', 'example.com/r:1']);
       const config = JSON.parse(find<ConfigMap>(children, 'ConfigMap', ROUTER).data[ROUTER_CONFIG_FILE]!) as RouterConfig;
       assert.equal(config.variants[0]!.endpoint, `http://${NAME}-quantized.${NS}.svc:9000`);
       assert.equal(find<Service>(children, 'Service', ROUTER).spec.ports[0]!.port, 9000);
+      assert.equal(find<any>(children, 'RoleBinding', ROUTER).roleRef.name, 'team-a-router');
     });
   });
 

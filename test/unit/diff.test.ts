@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { containsDesired, parseQuantity } from '../../operator/diff.js';
+import { parseQuantity } from '../../common/quantity.js';
+import { containsDesired, needsReplacement } from '../../operator/diff.js';
 
 type Json = Record<string, any>;
 
@@ -195,4 +196,26 @@ describe('parseQuantity', () => {
       assert.equal(parseQuantity(text), undefined);
     });
   }
+});
+
+describe('needsReplacement', () => {
+  const binding = (role: string) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'r', namespace: 'n' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects: [{ kind: 'ServiceAccount', name: 'r', namespace: 'n' }],
+  });
+
+  it('replaces a RoleBinding whose roleRef (immutable) names another role', () => {
+    assert.equal(needsReplacement(binding('view'), binding('inference-cascade-router')), true);
+  });
+
+  it('patches a RoleBinding whose roleRef matches, whatever else differs', () => {
+    const observed = { ...binding('inference-cascade-router'), subjects: [] };
+    assert.equal(needsReplacement(observed, binding('inference-cascade-router')), false);
+  });
+
+  it('never replaces other kinds', () => {
+    const deployment = { kind: 'Deployment', spec: { selector: { matchLabels: { a: '1' } } } };
+    assert.equal(needsReplacement(deployment, { ...deployment, spec: { selector: { matchLabels: { a: '2' } } } }), false);
+  });
 });
