@@ -8,6 +8,7 @@ import { buildCascade, type Cascade } from './cascade.js';
 import { loadRouterConfig } from './config.js';
 import { LoadTracker } from './load/load-tracker.js';
 import { createKubeReporter } from './kube-reporter.js';
+import { metricsApiLister, PodCpuPoller } from './load/pod-cpu-poller.js';
 import { startQueueScraper } from './load/queue-scraper.js';
 import { createRouterMetrics, type RouterMetrics } from './metrics.js';
 import { Router } from './router.js';
@@ -32,6 +33,8 @@ export interface RouterAppOptions {
   maxInFlightPerVariant?: number;
   /** How often each variant's /metrics is read for its queue depth. */
   scrapeIntervalMs?: number;
+  /** How often pod CPU is read from metrics.k8s.io (with `kube` only). */
+  podCpuIntervalMs?: number;
   /** How often the config file is checked for changes; 0 turns watching off. */
   watchIntervalMs?: number;
   logger: Logger;
@@ -61,7 +64,8 @@ async function closeWhenIdle(cascade: Cascade, logger: Logger): Promise<void> {
 export async function startRouterApp(options: RouterAppOptions): Promise<RouterApp> {
   const { logger } = options;
   const metrics = createRouterMetrics();
-  const load = new LoadTracker({ staleAfterMs: 3 * (options.scrapeIntervalMs ?? 2000) });
+  const podCpuIntervalMs = options.podCpuIntervalMs ?? 15_000;
+  const load = new LoadTracker({ staleAfterMs: 3 * (options.scrapeIntervalMs ?? 2000), cpuStaleAfterMs: 3 * podCpuIntervalMs });
   const build = async () => {
     const config = await loadRouterConfig(options.configPath);
     return buildCascade(config, {
@@ -79,6 +83,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   };
   let reportCacheState: ((reuseEnabled: boolean, reason: string) => Promise<void>) | undefined;
   const first = await build();
+  let podCpu: PodCpuPoller | undefined;
   if (options.kube) {
     // Reporting is an extra: a router without API credentials still routes, and logs its actions.
     const reporter = await createKubeReporter({
@@ -95,6 +100,14 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       emitEvent = (reason, message) => void reporter.emitEvent(reason, message);
       reportCacheState = (reuseEnabled, reason) => reporter.reportCacheState(reuseEnabled, reason);
     }
+    podCpu = new PodCpuPoller({
+      list: metricsApiLister(options.kube.kubeconfig, first.config.cascade.namespace, first.config.cascade.name),
+      cpuMillis: () => Object.fromEntries(router.current.config.variants.flatMap((v) => (v.cpuMillis ? [[v.role, v.cpuMillis]] : []))),
+      load,
+      intervalMs: podCpuIntervalMs,
+      logger,
+      onPoll: (result) => metrics.podMetricsPolls.inc({ result }),
+    });
   }
   const router = new Router(first, {
     logger,
@@ -112,7 +125,9 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     },
     breaker: (role) => router.current.breakers[role].state(),
     inFlight: (role) => load.variant(role).inFlight,
+    cpuUtilization: (role) => load.variant(role).cpuUtilization,
   });
+  podCpu?.start();
 
   let generation = 1;
   let reloading: Promise<{ generation: number }> | undefined;
@@ -153,6 +168,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     bodyLimitBytes: options.bodyLimitBytes ?? 4 * 1024 * 1024,
     ready: () => !draining,
     load: () => load.snapshot(),
+    podCpuSignal: () => podCpu?.state ?? (podCpu ? 'pending' : 'off (not in a cluster)'),
   });
   const admin = createAdminServer({ router, logger, reload, ...(options.adminToken ? { adminToken: options.adminToken } : {}) });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
@@ -191,6 +207,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
         clearInterval(prober);
         clearInterval(purger);
         stopScraper();
+        podCpu?.stop();
         if (interval > 0) unwatchFile(options.configPath);
         await Promise.all([app.close(), admin.close()]);
         await closeWhenIdle(router.current, logger);

@@ -124,6 +124,11 @@ function variants(root: Reader): RouterVariantEndpoint[] {
     seen.set(role, i);
     const variant: RouterVariantEndpoint = { role, name: item.string('name'), endpoint: httpUrl(item, 'endpoint'), modelVersion: item.string('modelVersion') };
     if (item.has('modelUri')) variant.modelUri = modelUri(item, 'modelUri');
+    if (item.has('cpuMillis')) {
+      const millis = item.number('cpuMillis');
+      if (millis <= 0) item.fail('cpuMillis', `must be a positive number of millicores, got ${millis}`);
+      variant.cpuMillis = millis;
+    }
     return variant;
   });
   const missing = ROLES.filter((role) => !seen.has(role));

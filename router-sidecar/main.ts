@@ -18,8 +18,10 @@ const USAGE = `Usage: router-sidecar --config <router.json> [options]
   --watch-interval-ms <n>    how often the config file is checked for changes, 0 = never (env WATCH_INTERVAL_MS; default 1000)
   --seed <n>                 seed the router's sampling (which cache hits the drift agent checks) so runs
                              repeat exactly (env ROUTER_SEED; default: unseeded)
-  --kubeconfig <file>        report cache actions to this cluster (Events, cache-state annotation);
-                             in a pod the in-cluster credentials are used without this flag
+  --kubeconfig <file>        report cache actions to this cluster (Events, cache-state annotation) and read
+                             the variants' pod CPU from metrics.k8s.io; in a pod the in-cluster
+                             credentials are used without this flag
+  --pod-cpu-interval-ms <n>  how often pod CPU is read from metrics.k8s.io (env POD_CPU_INTERVAL_MS; default 15000)
   ADMIN_TOKEN (env only)     enables /admin/* on the admin port for "Authorization: Bearer <token>"`;
 
 class UsageError extends Error {}
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
         'body-limit-bytes': { type: 'string' },
         'watch-interval-ms': { type: 'string' },
         kubeconfig: { type: 'string' },
+        'pod-cpu-interval-ms': { type: 'string' },
         seed: { type: 'string' },
         help: { type: 'boolean' },
       },
@@ -74,6 +77,7 @@ async function main(): Promise<void> {
       shutdownDelayMs: integer(values['shutdown-delay-ms'] ?? process.env.SHUTDOWN_DELAY_MS, '--shutdown-delay-ms (or SHUTDOWN_DELAY_MS)', 0, 0),
       maxInFlightPerVariant: integer(values['max-in-flight'] ?? process.env.MAX_IN_FLIGHT, '--max-in-flight (or MAX_IN_FLIGHT)', 64, 1),
       bodyLimitBytes: integer(values['body-limit-bytes'] ?? process.env.BODY_LIMIT_BYTES, '--body-limit-bytes (or BODY_LIMIT_BYTES)', 4 * 1024 * 1024, 1024),
+      podCpuIntervalMs: integer(values['pod-cpu-interval-ms'] ?? process.env.POD_CPU_INTERVAL_MS, '--pod-cpu-interval-ms (or POD_CPU_INTERVAL_MS)', 15_000, 100),
       watchIntervalMs: integer(values['watch-interval-ms'] ?? process.env.WATCH_INTERVAL_MS, '--watch-interval-ms (or WATCH_INTERVAL_MS)', 1000, 0),
       ...(modelsRoot ? { modelsRoot } : {}),
       ...(seedText !== undefined ? { random: seededRandom(integer(seedText, '--seed (or ROUTER_SEED)', 0, 0)).next } : {}),

@@ -18,6 +18,8 @@ export interface ScrapeSources {
   canary?(): CanaryFigures | undefined;
   breaker(role: Role): BreakerState;
   inFlight(role: Role): number;
+  /** Pod CPU over capacity from metrics.k8s.io; undefined while the signal is missing. */
+  cpuUtilization?(role: Role): number | undefined;
 }
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -33,6 +35,7 @@ export interface RouterMetrics {
   policyDecisions: Counter<'variant' | 'reason'>;
   escalations: Counter<'from' | 'to'>;
   configReloads: Counter<'result'>;
+  podMetricsPolls: Counter<'result'>;
   setSources(sources: ScrapeSources): void;
 }
 
@@ -130,6 +133,20 @@ export function createRouterMetrics(): RouterMetrics {
     },
   });
   new Gauge({
+    name: 'inference_cascade_router_variant_cpu_utilization_ratio',
+    help: 'Pod CPU use of each variant over its pods\' CPU limit (else request), from metrics.k8s.io; absent while the signal is missing.',
+    labelNames: ['variant'],
+    registers,
+    collect() {
+      this.reset();
+      if (!sources?.cpuUtilization) return;
+      for (const role of ROLES) {
+        const value = sources.cpuUtilization(role);
+        if (value !== undefined) this.set({ variant: role }, value);
+      }
+    },
+  });
+  new Gauge({
     name: 'inference_cascade_router_upstream_in_flight',
     help: 'Requests the router has in flight at each variant.',
     labelNames: ['variant'],
@@ -195,6 +212,12 @@ export function createRouterMetrics(): RouterMetrics {
     configReloads: new Counter({
       name: 'inference_cascade_router_config_reloads_total',
       help: 'Configuration reloads by result (ok, error).',
+      labelNames: ['result'],
+      registers,
+    }),
+    podMetricsPolls: new Counter({
+      name: 'inference_cascade_router_pod_metrics_polls_total',
+      help: 'Reads of pod CPU from metrics.k8s.io by result (ok, unavailable, forbidden, error).',
       labelNames: ['result'],
       registers,
     }),

@@ -19,6 +19,8 @@ export interface RouterServerOptions {
   logger: Logger;
   bodyLimitBytes: number;
   ready: () => boolean;
+  /** State of the metrics.k8s.io pod CPU signal, for /status. */
+  podCpuSignal?: () => string;
   /** Per-variant load as the policy sees it, for /status. */
   load: () => unknown;
 }
@@ -130,6 +132,7 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
       breakers: Object.fromEntries(ROLES.map((role) => [role, cascade.breakers[role].state()])),
       retry_budget: cascade.retryBudget.stats(),
       load: options.load(),
+      pod_cpu_signal: options.podCpuSignal?.() ?? 'off',
       local_heads: Object.keys(cascade.heads),
       ...samples,
     };

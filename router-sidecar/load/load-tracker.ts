@@ -31,6 +31,8 @@ export interface LoadTrackerOptions {
   /** Weight of each new success/failure sample. */
   errorAlpha?: number;
   staleAfterMs?: number;
+  /** Pod CPU is polled less often (metrics-server resolves it every 10-15 s), so it ages separately. */
+  cpuStaleAfterMs?: number;
   /** Latency estimates older than this are reported as unknown (callers fall back to the model card). */
   latencyStaleAfterMs?: number;
   clock?: Clock;
@@ -57,12 +59,14 @@ export class LoadTracker {
   private readonly variants = new Map<Role, VariantCounters>();
   private readonly clock: Clock;
   private readonly staleAfterMs: number;
+  private readonly cpuStaleAfterMs: number;
   private readonly latencyStaleAfterMs: number;
   private readonly latencyAlpha: number;
 
   constructor(options: LoadTrackerOptions = {}) {
     this.clock = options.clock ?? monotonicClock;
     this.staleAfterMs = options.staleAfterMs ?? 15_000;
+    this.cpuStaleAfterMs = options.cpuStaleAfterMs ?? this.staleAfterMs;
     this.latencyStaleAfterMs = options.latencyStaleAfterMs ?? 2_000;
     this.latencyAlpha = options.latencyAlpha ?? 0.2;
     for (const role of ROLES) {
@@ -98,6 +102,7 @@ export class LoadTracker {
     this.counters(role).queueDepth = this.scraped(depth);
   }
 
+  /** Pod CPU over its capacity; a negative or non-finite value marks the signal missing. */
   setCpuUtilization(role: Role, fraction: number): void {
     this.counters(role).cpu = this.scraped(fraction);
   }
@@ -112,8 +117,8 @@ export class LoadTracker {
       latencyMs: current ? variant.latency.value : undefined,
       latencyP99Ms: current ? variant.latency.upper() : undefined,
       errorRate: variant.errors.value ?? 0,
-      queueDepth: this.fresh(variant.queueDepth, now),
-      cpuUtilization: this.fresh(variant.cpu, now),
+      queueDepth: this.fresh(variant.queueDepth, now, this.staleAfterMs),
+      cpuUtilization: this.fresh(variant.cpu, now, this.cpuStaleAfterMs),
     };
   }
 
@@ -136,7 +141,7 @@ export class LoadTracker {
     return Number.isFinite(value) && value >= 0 ? { value, at: this.clock() } : undefined;
   }
 
-  private fresh(signal: Scraped | undefined, now: number): number | undefined {
-    return signal && now - signal.at <= this.staleAfterMs ? signal.value : undefined;
+  private fresh(signal: Scraped | undefined, now: number, staleAfterMs: number): number | undefined {
+    return signal && now - signal.at <= staleAfterMs ? signal.value : undefined;
   }
 }

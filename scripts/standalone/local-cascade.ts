@@ -7,8 +7,10 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
-import { ROUTER_CONFIG_VERSION, type RouterConfig } from '../../crds/router-config.js';
+import type { RouterConfig } from '../../crds/router-config.js';
 import { ROLES, variantName, type InferenceCascade, type Role } from '../../crds/types.js';
+import { defaultBuildOptions } from '../../operator/desired/index.js';
+import { routerConfig } from '../../operator/desired/router.js';
 import { localModelPath } from '../../router-sidecar/local-models.js';
 import { ROOT } from '../cluster/paths.js';
 
@@ -129,21 +131,9 @@ export async function startLocalCascade(options: LocalCascadeOptions): Promise<L
   });
   log(`variant servers ready on ports ${ROLES.map((role) => `${role} ${variants[role].port}`).join(', ')}`);
 
-  const config: RouterConfig = {
-    version: ROUTER_CONFIG_VERSION,
-    cascade: { name: cascade.metadata.name, namespace: cascade.metadata.namespace! },
-    inputDim: cascade.spec.inputDim,
-    variants: cascade.spec.variants.map((spec) => ({
-      role: spec.role,
-      name: variantName(spec),
-      endpoint: variants[spec.role].url,
-      modelVersion: spec.model.version ?? '1',
-      modelUri: spec.model.uri,
-    })),
-    policy: cascade.spec.router.policy,
-    sla: cascade.spec.router.sla,
-    cache: cascade.spec.cache,
-  };
+  // What the operator would render into the router's ConfigMap, pointed at the local servers.
+  const rendered = routerConfig(cascade, defaultBuildOptions);
+  const config: RouterConfig = { ...rendered, variants: rendered.variants.map((variant) => ({ ...variant, endpoint: variants[variant.role].url })) };
   options.adjust?.(config);
   const configPath = path.join(workDir, 'router.json');
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
