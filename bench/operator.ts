@@ -102,7 +102,7 @@ for (const cascades of sizes) {
   let peakRss = peakRssMb(pid);
   while (ready < cascades) {
     await sleep(1000);
-    if (operator.child.exitCode !== null) throw new Error(`N=${cascades}: the operator exited with ${operator.child.exitCode}`);
+    if (operator.child.exitCode !== null) throw new Error(`N=${cascades}: the operator exited with ${operator.child.exitCode}; last logs:\n${operator.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`);
     peakRss = Math.max(peakRss, peakRssMb(pid));
     ready = await readyCount(custom, ns);
     if (Date.now() - lastReport > 5000) {
