@@ -29,9 +29,12 @@ const EXPLANATION: Record<Exclude<PodCpuPollResult, 'ok'>, string> = {
 
 /** Lists the variant pods of one cascade through client-node. */
 export function metricsApiLister(kubeconfig: string | undefined, namespace: string, cascade: string): () => Promise<PodMetrics[]> {
-  const custom = loadKubeConfig(kubeconfig).makeApiClient(CustomObjectsApi);
   const labelSelector = `app.kubernetes.io/instance=${cascade},app.kubernetes.io/component=variant`;
+  let custom: CustomObjectsApi | undefined;
   return async () => {
+    // Made on first use, so unreadable credentials cost this signal (reported as an error by the
+    // poller), not the router's start.
+    custom ??= loadKubeConfig(kubeconfig).makeApiClient(CustomObjectsApi);
     const list = (await custom.listNamespacedCustomObject({ group: 'metrics.k8s.io', version: 'v1beta1', namespace, plural: 'pods', labelSelector })) as { items?: PodMetrics[] };
     return list.items ?? [];
   };

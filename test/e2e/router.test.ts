@@ -371,5 +371,7 @@ describe('router without Kubernetes credentials', function () {
     cascade = await startLocalCascade({ cascadeFile: CASCADE_FILE, routerFlags: ['--kubeconfig', '/nonexistent/kubeconfig'] });
     const reply = await predict(cascade, features(1)[0]!);
     assert.equal(reply.status, 200);
+    const status = await (await fetch(`${cascade.router.url}/status`)).json() as { pod_cpu_signal: string };
+    assert.equal(status.pod_cpu_signal, 'error', 'the pod CPU signal says it failed instead of stopping the router');
   });
 });
