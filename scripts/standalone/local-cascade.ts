@@ -86,7 +86,25 @@ export async function waitReady(url: string, child: ChildProcess, name: string, 
   throw new Error(`${name} was not ready within ${timeoutMs} ms (${url})`);
 }
 
-/** A repo script under Node + tsx, its stderr appended to `logFile`. */
+const liveChildren = new Set<ChildProcess>();
+let stopsChildrenOnSignals = false;
+
+/**
+ * Node exits on SIGINT or SIGTERM without running any cleanup, which would leave every server a
+ * runner (evaluate, a bench, the demo, a test) started still running: kill them first.
+ */
+function stopChildrenOnSignals(): void {
+  if (stopsChildrenOnSignals) return;
+  stopsChildrenOnSignals = true;
+  for (const [signal, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      for (const child of liveChildren) child.kill('SIGKILL');
+      process.exit(exitCode);
+    });
+  }
+}
+
+/** A repo script under Node + tsx, its stderr appended to `logFile`; killed if this process is interrupted. */
 export function spawnNode(script: string, args: string[], logFile: string, stdout: 'ignore' | 'pipe' = 'ignore', nodeFlags: string[] = []): ChildProcess {
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(ROOT, script), ...args], {
     cwd: ROOT,
@@ -94,6 +112,9 @@ export function spawnNode(script: string, args: string[], logFile: string, stdou
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
   });
   child.stderr!.pipe(createWriteStream(logFile, { flags: 'a' }));
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  stopChildrenOnSignals();
   return child;
 }
 
