@@ -234,7 +234,7 @@ export function sessions32Dataset(count: number, streamSeed: number, options: Se
 /** The reference train/test split: separate streams, so no session spans both. */
 export function sessions32Split(options: Sessions32Options = DEFAULT_SESSIONS32): Split {
   return {
-    train: sessions32Dataset(40_000, options.seed * 1000 + 1, options),
+    train: sessions32Dataset(80_000, options.seed * 1000 + 1, options),
     test: sessions32Dataset(10_000, options.seed * 1000 + 2, options),
   };
 }

@@ -46,13 +46,14 @@ def load_split(work: Path, meta: dict):
 class Mlp(torch.nn.Module):
     """Linear+ReLU hidden layers (the encoder) and one linear output layer (the head)."""
 
-    def __init__(self, dims):
+    def __init__(self, dims, dropout=0.0):
         super().__init__()
         self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.dropout = dropout  # training only: an identity in eval mode, so the exported graph has none
 
     def embed(self, x):
         for layer in self.layers[:-1]:
-            x = F.relu(layer(x))
+            x = F.dropout(F.relu(layer(x)), self.dropout, self.training)
         return x
 
     def forward(self, x):
@@ -203,7 +204,7 @@ def main():
     log(event="start", workload=meta["name"], train_rows=len(x), test_rows=len(test_x),
         threads=torch.get_num_threads(), torch=torch.__version__)
 
-    full = train("full", Mlp(dims_full), x, y, test_x, test_y, seed=spec["seed"], loss_fn=hard_loss,
+    full = train("full", Mlp(dims_full, spec["full"].get("dropout", 0.0)), x, y, test_x, test_y, seed=spec["seed"], loss_fn=hard_loss,
                  **spec["full"]["train"])
     full.eval()
 

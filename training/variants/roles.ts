@@ -8,7 +8,7 @@ export const ROLES_IN_COST_ORDER: readonly Role[] = ['full', 'pruned', 'quantize
 export function describeRole(role: Role, spec: FactorySpec): string {
   switch (role) {
     case 'full':
-      return `full-precision MLP, hidden ${spec.full.hidden.join('-')}, trained on the labels (Adam, cosine schedule)`;
+      return `full-precision MLP, hidden ${spec.full.hidden.join('-')}, trained on the labels (Adam, cosine schedule${spec.full.dropout ? `, dropout ${spec.full.dropout}` : ''})`;
     case 'pruned':
       return `the full model with ${Math.round((1 - spec.pruned.keep) * 100)}% of hidden units removed (smallest |in|x|out| weight norms), fine-tuned ${spec.pruned.train.epochs} epochs`;
     case 'quantized':
