@@ -32,6 +32,8 @@ export const DRIFT_SETTINGS: {
   ttlSeconds: 600,
 };
 
+const ATTEMPT_TIMEOUT_FLOOR_MS = 5000;
+
 type RunName = 'with-agent' | 'without-agent' | 'control';
 
 interface RunRecord {
@@ -49,9 +51,13 @@ const PHASES = (n: number, drift: DriftSchedule) => [
 async function runOnce(name: RunName, requests: readonly SessionRequest[], seed: number, ttlSeconds: number, log: (m: string) => void): Promise<RunRecord> {
   const local = await startLocalCascade({
     cascadeFile: path.join(ROOT, 'manifests', 'samples', 'cascade.yaml'),
-    routerFlags: ['--seed', String(seed)],
+    // No attempt is cut short: a variant slowed down by a busy machine would otherwise make the
+    // router fall back to another variant, whose answer fills a different cache key, and the
+    // run would no longer repeat from its seed.
+    routerFlags: ['--seed', String(seed), '--attempt-timeout-floor-ms', String(ATTEMPT_TIMEOUT_FLOOR_MS)],
     adjust: (config) => {
       config.policy = { type: 'static', staticRole: 'distilled' };
+      config.sla = { ...config.sla, p99LatencyMs: 2 * ATTEMPT_TIMEOUT_FLOOR_MS };
       config.cache = { ...config.cache, ttlSeconds, drift: { ...config.cache.drift, mode: name === 'without-agent' ? 'observe' : 'enforce' } };
     },
   });
@@ -130,6 +136,7 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
       return [phase, {
         requests: idx.length,
         errors: idx.length - ok.length,
+        served_by_another_variant: ok.filter((i) => run.served[i]!.variant !== 'distilled').length,
         hit_rate: round(hits.length / Math.max(1, ok.length)),
         prediction_error: round(ok.filter((i) => run.served[i]!.prediction !== requests[i]!.label).length / Math.max(1, ok.length)),
         fresh_prediction_error: round(ok.filter((i) => fresh[i]!.prediction !== requests[i]!.label).length / Math.max(1, ok.length)),
@@ -157,7 +164,7 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
     seed: context.seed,
     workload: 'sessions-32',
     settings,
-    routing: 'static to the distilled variant (so cache keys do not depend on load)',
+    routing: `static to the distilled variant (so cache keys do not depend on load), no attempt cut before ${ATTEMPT_TIMEOUT_FLOOR_MS} ms (so none falls back for timing)`,
     detection_delay_requests: delay,
     detection_delay_seconds: delaySeconds,
     false_positives_control: controlRun.disables,

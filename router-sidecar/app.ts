@@ -31,6 +31,8 @@ export interface RouterAppOptions {
   shutdownDelayMs?: number;
   bodyLimitBytes?: number;
   maxInFlightPerVariant?: number;
+  /** The shortest wait for an attempt at a variant before the next one is tried (default 20 ms). */
+  attemptTimeoutFloorMs?: number;
   /** How often each variant's /metrics is read for its queue depth. */
   scrapeIntervalMs?: number;
   /** How often pod CPU is read from metrics.k8s.io (with `kube` only). */
@@ -71,6 +73,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     return buildCascade(config, {
       ...(options.modelsRoot ? { modelsRoot: options.modelsRoot } : {}),
       maxInFlightPerVariant: options.maxInFlightPerVariant ?? 64,
+      ...(options.attemptTimeoutFloorMs !== undefined ? { attemptTimeoutFloorMs: options.attemptTimeoutFloorMs } : {}),
       logger,
       load,
       onAttempt: (attempt) => metrics.attempts.inc({ variant: attempt.role, result: attempt.result }),

@@ -22,6 +22,8 @@ import { VariantClient } from './upstream.js';
 export interface CascadeOptions {
   modelsRoot?: string;
   maxInFlightPerVariant: number;
+  /** The shortest wait for an attempt at a variant before the next one is tried. */
+  attemptTimeoutFloorMs?: number;
   logger: Logger;
   load: LoadTracker;
   onAttempt: (attempt: Attempt) => void;
@@ -118,6 +120,7 @@ export async function buildCascade(config: RouterConfig, options: CascadeOptions
       retryBudget,
       maxInFlightPerVariant: options.maxInFlightPerVariant,
       hardTimeoutMs: Math.max(1000, 4 * config.sla.p99LatencyMs),
+      ...(options.attemptTimeoutFloorMs !== undefined ? { attemptTimeoutFloorMs: options.attemptTimeoutFloorMs } : {}),
       now: () => performance.now(),
       onAttempt: options.onAttempt,
     });

@@ -14,6 +14,10 @@ const USAGE = `Usage: router-sidecar --config <router.json> [options]
                              listener closes (env SHUTDOWN_DELAY_MS; default 0; the operator sets 5000)
   --models-root <dir>        local folder standing in for the images' /models/ (env MODELS_ROOT)
   --max-in-flight <n>        requests in flight per variant before it counts as saturated (env MAX_IN_FLIGHT; default 64)
+  --attempt-timeout-floor-ms <n>
+                             the shortest wait for a variant before the next-best one is tried; an attempt
+                             otherwise waits 4x the variant's p99 within the SLA (env ATTEMPT_TIMEOUT_FLOOR_MS;
+                             default 20)
   --body-limit-bytes <n>     largest request body (env BODY_LIMIT_BYTES; default 4194304)
   --watch-interval-ms <n>    how often the config file is checked for changes, 0 = never (env WATCH_INTERVAL_MS; default 1000)
   --seed <n>                 seed the router's sampling (which cache hits the drift agent checks) so runs
@@ -47,6 +51,7 @@ async function main(): Promise<void> {
         'shutdown-delay-ms': { type: 'string' },
         'models-root': { type: 'string' },
         'max-in-flight': { type: 'string' },
+        'attempt-timeout-floor-ms': { type: 'string' },
         'body-limit-bytes': { type: 'string' },
         'watch-interval-ms': { type: 'string' },
         kubeconfig: { type: 'string' },
@@ -76,6 +81,7 @@ async function main(): Promise<void> {
       adminPort: integer(values['admin-port'] ?? process.env.ADMIN_PORT, '--admin-port (or ADMIN_PORT)', 8081, 0),
       shutdownDelayMs: integer(values['shutdown-delay-ms'] ?? process.env.SHUTDOWN_DELAY_MS, '--shutdown-delay-ms (or SHUTDOWN_DELAY_MS)', 0, 0),
       maxInFlightPerVariant: integer(values['max-in-flight'] ?? process.env.MAX_IN_FLIGHT, '--max-in-flight (or MAX_IN_FLIGHT)', 64, 1),
+      attemptTimeoutFloorMs: integer(values['attempt-timeout-floor-ms'] ?? process.env.ATTEMPT_TIMEOUT_FLOOR_MS, '--attempt-timeout-floor-ms (or ATTEMPT_TIMEOUT_FLOOR_MS)', 20, 1),
       bodyLimitBytes: integer(values['body-limit-bytes'] ?? process.env.BODY_LIMIT_BYTES, '--body-limit-bytes (or BODY_LIMIT_BYTES)', 4 * 1024 * 1024, 1024),
       podCpuIntervalMs: integer(values['pod-cpu-interval-ms'] ?? process.env.POD_CPU_INTERVAL_MS, '--pod-cpu-interval-ms (or POD_CPU_INTERVAL_MS)', 15_000, 100),
       watchIntervalMs: integer(values['watch-interval-ms'] ?? process.env.WATCH_INTERVAL_MS, '--watch-interval-ms (or WATCH_INTERVAL_MS)', 1000, 0),

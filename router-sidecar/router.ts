@@ -340,9 +340,13 @@ export class Router {
       return prefixKey({ cascade: `${config.cascade.namespace}/${config.cascade.name}`, modelVersion: modelIdentity(variant), variant: role, features, prefixLength: arm.spec.prefixLength });
     };
     const key = keyFor(decision.role);
+    // One draw per request, hit or not: with a seeded source, which hits are sampled then depends
+    // only on the request's number, so one request served differently (a fallback) does not shift
+    // the sampling of every request after it.
+    const sampled = agent.observer.shouldSample(this.random);
     if (cache.reuseEnabled) {
       const cached = cache.get(key);
-      if (cached && !agent.observer.shouldSample(this.random)) {
+      if (cached && !sampled) {
         const answer = await this.fromCache(cascade, decision.role, cached, budget);
         if (answer) {
           arm.countRequest(true);
@@ -408,7 +412,7 @@ export class Router {
     // Not through the forwarder: a head-only call must not feed the variant's latency estimate.
     // Its timeout leaves half the deadline for the fresh inference that follows a failure.
     const elapsedMs = performance.now() - budget.startedAt;
-    const timeoutMs = Math.min(attemptTimeoutMs({ budgetMs: budget.latencyMs, elapsedMs }), Math.floor((budget.deadlineMs - elapsedMs) / 2));
+    const timeoutMs = Math.min(attemptTimeoutMs({ budgetMs: budget.latencyMs, elapsedMs, floorMs: cascade.forwarder.attemptTimeoutFloorMs }), Math.floor((budget.deadlineMs - elapsedMs) / 2));
     if (timeoutMs < 1) return undefined;
     try {
       return await cascade.clients[role].head(embedding, 1, timeoutMs);

@@ -8,7 +8,7 @@ import type { LoadTracker } from '../load/load-tracker.js';
 import { UpstreamError, type VariantAnswer, type VariantClient } from '../upstream.js';
 import type { CircuitBreakers } from './circuit-breaker.js';
 import type { RetryBudget } from './retry-budget.js';
-import { attemptTimeoutMs, canFallBack } from './timeouts.js';
+import { attemptTimeoutMs, canFallBack, DEFAULT_TIMEOUT_FLOOR_MS } from './timeouts.js';
 
 export type AttemptResult = 'ok' | 'timeout' | 'connect' | 'status' | 'protocol' | 'breaker-open' | 'saturated' | 'shed';
 
@@ -44,6 +44,8 @@ export interface ForwarderDeps {
   maxInFlightPerVariant: number;
   /** The longest the router ever waits for one request, whatever its SLA or deadline. */
   hardTimeoutMs: number;
+  /** The shortest wait for one attempt that is not the last (DEFAULT_TIMEOUT_FLOOR_MS when omitted). */
+  attemptTimeoutFloorMs?: number;
   now: () => number;
   onAttempt?: (attempt: Attempt) => void;
 }
@@ -55,6 +57,10 @@ export class Forwarder {
 
   get hardTimeoutMs(): number {
     return this.deps.hardTimeoutMs;
+  }
+
+  get attemptTimeoutFloorMs(): number {
+    return this.deps.attemptTimeoutFloorMs ?? DEFAULT_TIMEOUT_FLOOR_MS;
   }
 
   /**
@@ -96,7 +102,8 @@ export class Forwarder {
         note({ role, result: 'timeout', error: `the request's ${deadlineMs} ms deadline passed before this variant was tried` });
         break;
       }
-      const budgetLeft = canFallBack(budgetMs, elapsed);
+      const floorMs = this.attemptTimeoutFloorMs;
+      const budgetLeft = canFallBack(budgetMs, elapsed, floorMs);
       if (!breaker.tryAcquire()) {
         note({ role, result: 'breaker-open' });
         continue;
@@ -111,7 +118,7 @@ export class Forwarder {
       const last = index === ranked.length - 1 || !budgetLeft;
       const timeoutMs = last
         ? deadlineLeftMs
-        : Math.min(deadlineLeftMs, attemptTimeoutMs({ budgetMs, elapsedMs: elapsed, p99Ms: load.variant(role).latencyP99Ms }));
+        : Math.min(deadlineLeftMs, attemptTimeoutMs({ budgetMs, elapsedMs: elapsed, p99Ms: load.variant(role).latencyP99Ms, floorMs }));
       tried += 1;
       const started = load.start(role);
       try {

@@ -8,7 +8,7 @@ import { UpstreamError, type VariantAnswer, type VariantClient } from '../../rou
 
 type Behaviour = 'ok' | UpstreamError;
 
-function setup(behaviour: Partial<Record<Role, Behaviour>>, maxInFlight = 64, retryBudget = new RetryBudget({ ratio: 1, minConcurrent: 100 })) {
+function setup(behaviour: Partial<Record<Role, Behaviour>>, maxInFlight = 64, retryBudget = new RetryBudget({ ratio: 1, minConcurrent: 100 }), attemptTimeoutFloorMs?: number) {
   let now = 0;
   const clock = () => now;
   const load = new LoadTracker({ clock });
@@ -30,6 +30,7 @@ function setup(behaviour: Partial<Record<Role, Behaviour>>, maxInFlight = 64, re
     maxInFlightPerVariant: maxInFlight,
     hardTimeoutMs: 1000,
     now: clock,
+    ...(attemptTimeoutFloorMs !== undefined ? { attemptTimeoutFloorMs } : {}),
   });
   return { forwarder, breakers, load, calls, call, retryBudget, advance: (ms: number) => (now += ms) };
 }
@@ -141,6 +142,28 @@ describe('Forwarder', () => {
     await assert.rejects(forwarder.forward(ranked, hung, 40, 0, 100), (error: unknown) => error instanceof RoutingError && error.statusCode === 504);
     assert.deepEqual(timeouts, [['distilled', 40], ['pruned', 60]], 'the first try is cut at the latency budget; the last gets what is left of the deadline');
     assert.equal(elapsed, 100);
+  });
+
+  it("cuts an attempt at 4x the variant's p99, never below the configured floor", async () => {
+    const firstTimeout = async (floorMs?: number) => {
+      const { forwarder, load, advance } = setup({}, 64, undefined, floorMs);
+      for (let i = 0; i < 50; i++) {
+        const started = load.start('distilled');
+        advance(2);
+        load.finish('distilled', started, 'ok');
+      }
+      const timeouts: number[] = [];
+      const hung: Call = async (_client, timeoutMs) => {
+        timeouts.push(timeoutMs);
+        advance(timeoutMs);
+        throw timedOut();
+      };
+      await assert.rejects(forwarder.forward(ranked, hung, 500, 0, 1000));
+      return timeouts[0];
+    };
+    assert.equal(await firstTimeout(), 20, 'the default floor, above 4 x 2 ms');
+    assert.equal(await firstTimeout(5), 8, '4 x the 2 ms p99 once the floor is lower');
+    assert.equal(await firstTimeout(300), 300);
   });
 
   it('caps the deadline at the hard timeout', async () => {
