@@ -84,7 +84,33 @@ export async function measureLoadLevel(url: string, pid: number, dataset: Datase
 export interface RecordOptions {
   concurrencies: readonly number[];
   requestsPerLevel: number;
+  /**
+   * Each level's requests are split into this many rounds, interleaved across the variants, and
+   * the rounds' median CPU per request is kept: measured one variant after the other, a slow drift
+   * of the shared machine decides which of two variants looks cheaper (default 3).
+   */
+  rounds?: number;
   log: (message: string) => void;
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** One level from its rounds: latencies pooled, CPU per request and rate the rounds' medians. */
+export function mergeRounds(rounds: readonly LoadLevel[]): LoadLevel {
+  if (rounds.length === 0) throw new Error('mergeRounds: no rounds');
+  if (new Set(rounds.map((r) => r.concurrency)).size !== 1) throw new Error('mergeRounds: rounds of different concurrencies');
+  return {
+    concurrency: rounds[0]!.concurrency,
+    requests: rounds.reduce((sum, r) => sum + r.requests, 0),
+    latencyMs: rounds.flatMap((r) => r.latencyMs).sort((a, b) => a - b),
+    cpuMsPerRequest: median(rounds.map((r) => r.cpuMsPerRequest)),
+    clientCpuMsPerRequest: median(rounds.map((r) => r.clientCpuMsPerRequest)),
+    requestsPerSecond: median(rounds.map((r) => r.requestsPerSecond)),
+  };
 }
 
 /** Starts the sample cascade with one static route and no cache, so the router's own cost is measurable. */
@@ -100,20 +126,32 @@ export async function startRecordingCascade(log: (message: string) => void): Pro
 }
 
 export async function recordServiceProfile(cascade: LocalCascade, dataset: Dataset, options: RecordOptions): Promise<ServiceProfile> {
+  const rounds = options.rounds ?? 3;
+  const perRound = Math.ceil(options.requestsPerLevel / rounds);
+  const measured = new Map<string, LoadLevel[]>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const role of ROLES) {
+      for (const concurrency of options.concurrencies) {
+        const level = await measureLoadLevel(cascade.variants[role].url, cascade.variants[role].child.pid!, dataset, concurrency, perRound);
+        const key = `${role} x${concurrency}`;
+        measured.set(key, [...(measured.get(key) ?? []), level]);
+      }
+    }
+    options.log(`service profile: round ${round}/${rounds} done`);
+  }
   const variants = {} as Record<Role, LoadLevel[]>;
   for (const role of ROLES) {
-    variants[role] = [];
-    for (const concurrency of options.concurrencies) {
-      const level = await measureLoadLevel(cascade.variants[role].url, cascade.variants[role].child.pid!, dataset, concurrency, options.requestsPerLevel);
-      options.log(`${role} x${concurrency}: p50 ${level.latencyMs[Math.floor(level.latencyMs.length / 2)]!.toFixed(3)} ms, ${level.cpuMsPerRequest.toFixed(3)} ms CPU/request, ${level.requestsPerSecond.toFixed(0)} req/s`);
-      variants[role].push(level);
-    }
+    variants[role] = options.concurrencies.map((concurrency) => {
+      const roundsOfLevel = measured.get(`${role} x${concurrency}`)!;
+      const level = mergeRounds(roundsOfLevel);
+      options.log(`${role} x${concurrency}: p50 ${level.latencyMs[Math.floor(level.latencyMs.length / 2)]!.toFixed(3)} ms, ${level.cpuMsPerRequest.toFixed(3)} ms CPU/request (rounds ${roundsOfLevel.map((r) => r.cpuMsPerRequest.toFixed(3)).join(' / ')}), ${level.requestsPerSecond.toFixed(0)} req/s`);
+      return level;
+    });
   }
   const direct = variants.distilled[0]!;
   const viaRouter = await measureLoadLevel(cascade.router.url, cascade.router.child.pid!, dataset, 1, options.requestsPerLevel);
   // CPU per request under load (fixed costs per wake-up are amortised over several requests, as in production).
   const busyRouter = await measureLoadLevel(cascade.router.url, cascade.router.child.pid!, dataset, Math.max(...options.concurrencies), options.requestsPerLevel);
-  const median = (sorted: number[]) => sorted[Math.floor(sorted.length / 2)]!;
   const router = { cpuMsPerRequest: busyRouter.cpuMsPerRequest, addedLatencyMsP50: Math.max(0, median(viaRouter.latencyMs) - median(direct.latencyMs)) };
   options.log(`router: ${router.cpuMsPerRequest.toFixed(3)} ms CPU/request, adds ${router.addedLatencyMsP50.toFixed(3)} ms at p50`);
   const { availableParallelism } = await import('node:os');
