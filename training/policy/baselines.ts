@@ -54,6 +54,9 @@ export function baselinePolicies(cascadeThreshold: number): EvaluatedPolicy[] {
   return [
     { name: 'static-full', spec: { type: 'static', staticRole: 'full' }, kind: 'baseline' },
     { name: 'static-quantized', spec: { type: 'static', staticRole: 'quantized' }, kind: 'baseline' },
+    // Every variant alone: a learned policy that only ever picks one of them must be seen to tie it.
+    { name: 'static-pruned', spec: { type: 'static', staticRole: 'pruned' }, kind: 'baseline' },
+    { name: 'static-distilled', spec: { type: 'static', staticRole: 'distilled' }, kind: 'baseline' },
     { name: 'random', spec: { type: 'random' }, kind: 'baseline' },
     { name: 'round-robin', spec: { type: 'round-robin' }, kind: 'baseline' },
     { name: 'threshold-cascade', spec: { type: 'threshold-cascade', confidenceThreshold: cascadeThreshold }, kind: 'baseline' },
