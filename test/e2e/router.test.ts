@@ -164,7 +164,8 @@ describe('router (variant servers and router as real processes)', function () {
 
   it('an administrator can drop every cached embedding; the next identical request is computed fresh', async () => {
     const features = JSON.stringify({ features: [Array.from({ length: 32 }, (_, i) => Math.sin(i + 0.5))] });
-    const predict = async () => (await post(`${cascade.router.url}/predict`, features)).body as { cache_hit: boolean };
+    // Pinned, so every request reads and fills the same key whatever the policy would pick under load.
+    const predict = async () => (await post(`${cascade.router.url}/predict`, features, { 'x-cascade-variant': 'distilled' })).body as { cache_hit: boolean };
     await predict();
     let hit = false;
     for (let i = 0; i < 20 && !hit; i++) hit = (await predict()).cache_hit;
