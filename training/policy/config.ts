@@ -40,7 +40,7 @@ export interface PolicyConfig {
     validationEvery: number;
   };
   costSensitive: NetworkSettings & { epochs: number; lr: number; batch: number; bisectionSteps: number };
-  evaluation: { steadyRate: number; burstyRate: number; requests: number; seeds: number[]; throughputRates: number[] };
+  evaluation: { steadyRate: number; burstyRate: number; requests: number; seeds: number[]; throughputRates: number[]; throughputRepeats: number };
 }
 
 type Fields = Record<string, unknown>;
@@ -173,6 +173,7 @@ export function parsePolicyConfig(text: string, source: string): PolicyConfig {
       requests: evaluation.number('requests', 100, 1e7, { integer: true }),
       seeds: evaluation.numbers('seeds', 0, { integer: true }),
       throughputRates: evaluation.numbers('throughputRates', 1),
+      throughputRepeats: evaluation.number('throughputRepeats', 1, 100, { integer: true }),
     },
   };
   return config;
