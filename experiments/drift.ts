@@ -12,6 +12,7 @@ import { divergence } from '../router-sidecar/agent/divergence.js';
 import { prefixKey } from '../router-sidecar/cache/prefix-key.js';
 import { startLocalCascade } from '../scripts/standalone/local-cascade.js';
 import { drive, type RequestRecord } from '../scripts/standalone/traffic.js';
+import type { Role } from '../crds/types.js';
 import { sessionStream, type DriftSchedule, type SessionRequest } from '../training/data/sessions32.js';
 import path from 'node:path';
 import { ROOT } from '../scripts/cluster/paths.js';
@@ -32,6 +33,8 @@ export const DRIFT_SETTINGS: {
   ttlSeconds: 600,
 };
 
+/** Every request is routed here, so cache keys do not depend on load; fresh answers come from it too. */
+const ROUTED_ROLE = 'distilled' satisfies Role;
 const ATTEMPT_TIMEOUT_FLOOR_MS = 5000;
 
 type RunName = 'with-agent' | 'without-agent' | 'control';
@@ -56,7 +59,7 @@ async function runOnce(name: RunName, requests: readonly SessionRequest[], seed:
     // run would no longer repeat from its seed.
     routerFlags: ['--seed', String(seed), '--attempt-timeout-floor-ms', String(ATTEMPT_TIMEOUT_FLOOR_MS)],
     adjust: (config) => {
-      config.policy = { type: 'static', staticRole: 'distilled' };
+      config.policy = { type: 'static', staticRole: ROUTED_ROLE };
       config.sla = { ...config.sla, p99LatencyMs: 2 * ATTEMPT_TIMEOUT_FLOOR_MS };
       config.cache = { ...config.cache, ttlSeconds, drift: { ...config.cache.drift, mode: name === 'without-agent' ? 'observe' : 'enforce' } };
     },
@@ -115,9 +118,9 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
   };
   const drifted = take(true);
   const control = take(false);
-  context.log('computing fresh answers of the distilled variant for every request');
-  const freshDrifted = await freshAnswers(drifted, variantDirectory('sessions-32', 'distilled'));
-  const freshControl = await freshAnswers(control, variantDirectory('sessions-32', 'distilled'));
+  context.log(`computing fresh answers of the ${ROUTED_ROLE} variant for every request`);
+  const freshDrifted = await freshAnswers(drifted, variantDirectory('sessions-32', ROUTED_ROLE));
+  const freshControl = await freshAnswers(control, variantDirectory('sessions-32', ROUTED_ROLE));
   const runs: RunRecord[] = [];
   for (const name of ['with-agent', 'without-agent', 'control'] as const) {
     context.log(`run ${name}: starting the cascade (router seed ${context.seed})`);
@@ -136,7 +139,7 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
       return [phase, {
         requests: idx.length,
         errors: idx.length - ok.length,
-        served_by_another_variant: ok.filter((i) => run.served[i]!.variant !== 'distilled').length,
+        served_by_another_variant: ok.filter((i) => run.served[i]!.variant !== ROUTED_ROLE).length,
         hit_rate: round(hits.length / Math.max(1, ok.length)),
         prediction_error: round(ok.filter((i) => run.served[i]!.prediction !== requests[i]!.label).length / Math.max(1, ok.length)),
         fresh_prediction_error: round(ok.filter((i) => fresh[i]!.prediction !== requests[i]!.label).length / Math.max(1, ok.length)),
@@ -164,7 +167,7 @@ export async function runDrift(context: ExperimentContext, settings: DriftSettin
     seed: context.seed,
     workload: 'sessions-32',
     settings,
-    routing: `static to the distilled variant (so cache keys do not depend on load), no attempt cut before ${ATTEMPT_TIMEOUT_FLOOR_MS} ms (so none falls back for timing)`,
+    routing: `static to the ${ROUTED_ROLE} variant (so cache keys do not depend on load), no attempt cut before ${ATTEMPT_TIMEOUT_FLOOR_MS} ms (so none falls back for timing)`,
     detection_delay_requests: delay,
     detection_delay_seconds: delaySeconds,
     false_positives_control: controlRun.disables,
