@@ -51,6 +51,11 @@ export interface PolicySpec {
    * probability is below this, in (0, 1). The router applies the default (0.9) when absent.
    */
   confidenceThreshold?: number;
+  /**
+   * Answer requests routed to the distilled variant with the router's own copy of the distilled
+   * model (the one its difficulty estimate runs) instead of forwarding them. Off when absent.
+   */
+  distilledInRouter?: boolean;
 }
 
 export interface RouterSpec {

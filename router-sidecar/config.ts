@@ -152,6 +152,7 @@ function policy(reader: Reader): PolicySpec {
     if (threshold <= 0 || threshold >= 1) reader.fail('confidenceThreshold', `must be in (0, 1), got ${threshold}`);
     spec.confidenceThreshold = threshold;
   }
+  if (reader.has('distilledInRouter')) spec.distilledInRouter = reader.boolean('distilledInRouter');
   return spec;
 }
 

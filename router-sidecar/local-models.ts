@@ -9,6 +9,7 @@ import { ROLES, type Role } from '../crds/types.js';
 import { openCorrectnessEstimator, type CorrectnessEstimator } from './policy/estimator-model.js';
 import { estimatorSignals, estimatorSignalWidth } from './policy/estimator-signals.js';
 import { HEAD_FILE, loadVariant, sessionOptions, type VariantRuntime } from '../variant-server/runtime.js';
+import type { VariantAnswer } from './upstream.js';
 
 /**
  * A variant's model folder on this machine, or undefined when the router cannot read it.
@@ -74,6 +75,8 @@ export interface DifficultyEstimate {
   difficulty: number;
   /** Each role's estimated probability of answering correctly (ROLES order; a batch's lowest), from a trained estimator. */
   correctness?: number[];
+  /** The distilled model's answer the estimate was computed from (not from the constant estimator). */
+  distilled?: VariantAnswer;
 }
 
 /**
@@ -84,6 +87,8 @@ export interface DifficultyEstimate {
 export interface DifficultyEstimator {
   readonly source: 'trained-estimator' | 'distilled-margin' | 'constant';
   estimate(features: Float32Array, rows: number): Promise<DifficultyEstimate>;
+  /** The distilled model's answer computed here; absent when its files are not readable (the constant estimator). */
+  answerDistilled?(features: Float32Array, rows: number): Promise<VariantAnswer>;
   close(): Promise<void>;
 }
 
@@ -111,6 +116,11 @@ export async function openDifficultyEstimator(distilled: RouterVariantEndpoint |
     return { source: 'constant', estimate: async () => ({ difficulty: 0.5 }), close: async () => undefined };
   }
   const runtime: VariantRuntime = await loadVariant(path, { device: 'cpu' });
+  const answerDistilled = async (features: Float32Array, rows: number): Promise<VariantAnswer> => {
+    const embedding = await runtime.encode(features, rows);
+    const { probabilities } = await runtime.classify(embedding, rows);
+    return { rows, embedding, probabilities };
+  };
   let estimator: CorrectnessEstimator | undefined;
   try {
     if (estimatorFile) estimator = await openCorrectnessEstimator(estimatorFile, estimatorSignalWidth(runtime.classes, runtime.embeddingDim));
@@ -122,9 +132,10 @@ export async function openDifficultyEstimator(distilled: RouterVariantEndpoint |
     return {
       source: 'distilled-margin',
       async estimate(features, rows) {
-        const { probabilities } = await runtime.classify(await runtime.encode(features, rows), rows);
-        return { difficulty: marginDifficulty(probabilities, rows) };
+        const distilled = await answerDistilled(features, rows);
+        return { difficulty: marginDifficulty(distilled.probabilities, rows), distilled };
       },
+      answerDistilled,
       close: () => runtime.close(),
     };
   }
@@ -132,16 +143,16 @@ export async function openDifficultyEstimator(distilled: RouterVariantEndpoint |
   return {
     source: 'trained-estimator',
     async estimate(features, rows) {
-      const embedding = await runtime.encode(features, rows);
-      const { probabilities } = await runtime.classify(embedding, rows);
-      const p = await trained.run(estimatorSignals(probabilities, embedding, rows), rows);
+      const distilled = await answerDistilled(features, rows);
+      const p = await trained.run(estimatorSignals(distilled.probabilities, distilled.embedding, rows), rows);
       const correctness = ROLES.map((_, k) => {
         let lowest = 1;
         for (let r = 0; r < rows; r++) lowest = Math.min(lowest, p[r * ROLES.length + k]!);
         return lowest;
       });
-      return { difficulty: 1 - correctness.reduce((a, b) => a + b, 0) / ROLES.length, correctness };
+      return { difficulty: 1 - correctness.reduce((a, b) => a + b, 0) / ROLES.length, correctness, distilled };
     },
+    answerDistilled,
     async close() {
       await trained.close();
       await runtime.close();

@@ -34,6 +34,7 @@ export interface RouterMetrics {
   policyFallbacks: Counter<'reason'>;
   policyDecisions: Counter<'variant' | 'reason'>;
   escalations: Counter<'from' | 'to'>;
+  inRouterAnswers: Counter<'variant'>;
   configReloads: Counter<'result'>;
   podMetricsPolls: Counter<'result'>;
   setSources(sources: ScrapeSources): void;
@@ -207,6 +208,12 @@ export function createRouterMetrics(): RouterMetrics {
       name: 'inference_cascade_router_escalations_total',
       help: 'Extra variant calls made because an answer was unsure (threshold-cascade policy), by the role escalated from and the role that answered.',
       labelNames: ['from', 'to'],
+      registers,
+    }),
+    inRouterAnswers: new Counter({
+      name: 'inference_cascade_router_in_router_answers_total',
+      help: "Fresh answers computed by the router's own copy of a variant's model instead of forwarding (policy.distilledInRouter), by variant.",
+      labelNames: ['variant'],
       registers,
     }),
     configReloads: new Counter({

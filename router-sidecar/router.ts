@@ -41,6 +41,8 @@ export interface RouteResult {
   attempts: readonly Attempt[];
   /** Extra variant calls answered because an earlier answer was unsure (escalating policies); 0 otherwise. */
   escalations: number;
+  /** Answered by the router's own copy of the distilled model (policy.distilledInRouter), not forwarded. */
+  inRouter: boolean;
 }
 
 /** One answer before any escalation. */
@@ -49,6 +51,7 @@ interface Served {
   answer: VariantAnswer;
   cacheHit: boolean;
   attempts: readonly Attempt[];
+  inRouter: boolean;
 }
 
 /** The top-class probability of the least confident row of [rows, classes] probabilities (NaN when empty). */
@@ -268,10 +271,12 @@ export class Router {
     const request = ++this.requestCount;
     const { config } = cascade;
     const pinned = hints?.variant;
-    const { decision, difficulty } = pinned ? this.pinnedDecision(cascade, pinned, hints) : await this.decide(cascade, features, rows, hints);
+    const { decision, difficulty, distilled } = pinned ? this.pinnedDecision(cascade, pinned, hints) : await this.decide(cascade, features, rows, hints);
     this.options.metrics.policyDecisions.inc({ variant: decision.role, reason: decision.reason });
     const budget = requestBudget(effectiveSla(config.sla, hints).latencyBudgetMs, hints, cascade.forwarder.hardTimeoutMs, startedAt);
-    const served = await this.serve(cascade, decision, features, rows, budget, request);
+    // A pinned request asks for the variant's server, so it is always forwarded.
+    const inRouter = pinned ? undefined : this.inRouterAnswer(cascade, decision.role, features, rows, distilled);
+    const served = await this.serve(cascade, decision, features, rows, budget, request, inRouter);
     const answered = decision.escalation
       ? await this.escalate(cascade, decision.escalation, served, features, rows, budget)
       : { ...served, escalations: 0 };
@@ -285,11 +290,28 @@ export class Router {
       latencyMs: performance.now() - startedAt,
       attempts: answered.attempts,
       escalations: answered.escalations,
+      inRouter: answered.inRouter,
     };
   }
 
+  /**
+   * With policy.distilledInRouter, how a request routed to distilled is answered in the router:
+   * the difficulty estimate's own distilled answer when it computed one, else a run of the local
+   * copy. Undefined when the request is forwarded.
+   */
+  private inRouterAnswer(
+    cascade: Cascade, role: Role, features: Float32Array, rows: number, estimated: VariantAnswer | undefined,
+  ): (() => Promise<VariantAnswer>) | undefined {
+    if (role !== 'distilled' || cascade.config.policy.distilledInRouter !== true) return undefined;
+    if (estimated) return async () => estimated;
+    const local = cascade.difficulty.answerDistilled;
+    return local ? () => local(features, rows) : undefined;
+  }
+
   /** The policy's choice for this request and the difficulty estimate it was given. */
-  private async decide(cascade: Cascade, features: Float32Array, rows: number, hints: RequestHints | undefined): Promise<{ decision: PolicyDecision; difficulty: number }> {
+  private async decide(
+    cascade: Cascade, features: Float32Array, rows: number, hints: RequestHints | undefined,
+  ): Promise<{ decision: PolicyDecision; difficulty: number; distilled?: VariantAnswer }> {
     const { config } = cascade;
     // Policies that ignore difficulty do not pay for the estimate.
     const estimate = IGNORES_DIFFICULTY.has(cascade.policy.type) ? { difficulty: 0.5 } : await cascade.difficulty.estimate(features, rows);
@@ -302,7 +324,7 @@ export class Router {
       ...(hints ? { hints } : {}),
       allowed: allowedRoles(cascade.breakers),
     });
-    return { decision, difficulty };
+    return { decision, difficulty, ...(estimate.distilled ? { distilled: estimate.distilled } : {}) };
   }
 
   /**
@@ -310,7 +332,7 @@ export class Router {
    * fallback order. Neither the policy nor the difficulty estimate runs; the heuristic is given
    * the neutral difficulty 0.5, which is also what the result reports.
    */
-  private pinnedDecision(cascade: Cascade, role: Role, hints: RequestHints | undefined): { decision: PolicyDecision; difficulty: number } {
+  private pinnedDecision(cascade: Cascade, role: Role, hints: RequestHints | undefined): { decision: PolicyDecision; difficulty: number; distilled?: VariantAnswer } {
     const difficulty = 0.5;
     const fallback = new HeuristicPolicy(cascade.profiles).decide({
       difficulty,
@@ -322,15 +344,35 @@ export class Router {
     return { decision: { role, ranked: [role, ...fallback.ranked.filter((r) => r !== role)], reason: 'pinned' }, difficulty };
   }
 
-  /** One answer for the decision: from the prefix cache when the agent allows it, else forwarded with fallback. */
+  /**
+   * One answer for the decision: from the prefix cache when the agent allows it, else fresh:
+   * computed in the router when `inRouter` is given (falling back to forwarding if that fails),
+   * otherwise forwarded with fallback.
+   */
   private async serve(
     cascade: Cascade, decision: PolicyDecision, features: Float32Array, rows: number, budget: RequestBudget, request: number,
+    inRouter: (() => Promise<VariantAnswer>) | undefined,
   ): Promise<Served> {
     const { config } = cascade;
     const wantsEmbedding = config.cache.enabled && rows === 1;
-    const forward = () =>
+    const forwardToVariant = () =>
       cascade.forwarder.forward(decision.ranked, (client, timeoutMs) => client.infer(features, rows, timeoutMs, wantsEmbedding), budget.latencyMs, budget.startedAt, budget.deadlineMs);
-    const fresh = (result: ForwardResult): Served => ({ role: result.role, answer: result.answer, cacheHit: false, attempts: result.attempts });
+    const answeredHere = new WeakSet<ForwardResult>();
+    const forward = async (): Promise<ForwardResult> => {
+      if (!inRouter) return forwardToVariant();
+      let answer: VariantAnswer;
+      try {
+        answer = await inRouter();
+      } catch (error) {
+        this.options.logger.warn('the router could not answer with its distilled model; forwarding', { error: (error as Error).message });
+        return forwardToVariant();
+      }
+      this.options.metrics.inRouterAnswers.inc({ variant: decision.role });
+      const result: ForwardResult = { role: decision.role, answer, attempts: [] };
+      answeredHere.add(result);
+      return result;
+    };
+    const fresh = (result: ForwardResult): Served => ({ role: result.role, answer: result.answer, cacheHit: false, attempts: result.attempts, inRouter: answeredHere.has(result) });
 
     if (!config.cache.enabled || rows !== 1) return fresh(await forward());
     const arm = this.armFor(features);
@@ -350,7 +392,7 @@ export class Router {
         const answer = await this.fromCache(cascade, decision.role, cached, budget);
         if (answer) {
           arm.countRequest(true);
-          return { role: decision.role, answer, cacheHit: true, attempts: [] };
+          return { role: decision.role, answer, cacheHit: true, attempts: [], inRouter: false };
         }
       } else if (cached) {
         // A sampled hit: compute fresh as well, compare, and answer with the fresh result.
@@ -400,7 +442,7 @@ export class Router {
       attempts.push(...result.attempts);
       this.options.metrics.escalations.inc({ from: current.role, to: result.role });
       escalations += 1;
-      current = { role: result.role, answer: result.answer, cacheHit: false, attempts };
+      current = { role: result.role, answer: result.answer, cacheHit: false, attempts, inRouter: false };
     }
     return { ...current, attempts, escalations };
   }

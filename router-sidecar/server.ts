@@ -70,6 +70,7 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
       probabilities: toRows(result.probabilities, result.rows),
       variant: result.role,
       cache_hit: result.cacheHit,
+      in_router: result.inRouter,
       latency_ms: Math.round(result.latencyMs * 1000) / 1000,
     };
   });
@@ -82,7 +83,7 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     const parsed = parseInferRequest(request.body, spec);
     const result = await routeOrExplain(parsed.data, parsed.rows, request);
     const response = formatInferResponse(spec, parsed, { probabilities: result.probabilities, logits: result.probabilities });
-    return { ...response, parameters: { variant: result.role, cache_hit: result.cacheHit, latency_ms: Math.round(result.latencyMs * 1000) / 1000 } };
+    return { ...response, parameters: { variant: result.role, cache_hit: result.cacheHit, in_router: result.inRouter, latency_ms: Math.round(result.latencyMs * 1000) / 1000 } };
   };
   app.post<{ Params: { name: string } }>('/v2/models/:name/infer', infer);
   app.post<{ Params: { name: string } }>('/v2/models/:name/versions/1/infer', infer);

@@ -307,6 +307,51 @@ describe('router with the shipped learned policy', function () {
   });
 });
 
+describe('router answering distilled itself (policy.distilledInRouter)', function () {
+  this.timeout(60_000);
+  let cascade: LocalCascade;
+  after(async () => {
+    await cascade?.stop();
+  });
+
+  it("answers the learned policy's distilled choices with the variant's own answer, without calling it", async () => {
+    const file = path.join(ROOT, 'models', 'sessions-32', 'policy', 'policy.onnx');
+    cascade = await startLocalCascade({
+      cascadeFile: CASCADE_FILE,
+      adjust: (config) => {
+        config.policy = { type: 'learned', model: { uri: pathToFileURL(file).href }, distilledInRouter: true };
+        config.cache = { ...config.cache, enabled: false };
+      },
+    });
+    const rows = features(60, 21);
+    const replies: Reply[] = [];
+    for (const row of rows) replies.push(await predict(cascade, row));
+    assert.deepEqual(replies.filter((r) => r.status !== 200).map((r) => r.body), []);
+    const inRouter = replies.flatMap((r, i) => (r.body.in_router === true ? [i] : []));
+    assert.ok(inRouter.length > 0, `no request answered in the router: ${replies.map((r) => r.body.variant).join(', ')}`);
+    assert.ok(inRouter.every((i) => replies[i]!.body.variant === 'distilled'));
+    assert.ok(replies.every((r) => r.body.in_router === (r.body.variant === 'distilled')), 'every distilled answer came from the router');
+    assert.equal(await networkAttempts(cascade, 'distilled'), 0, 'the distilled server was never called');
+    const metrics = await (await request(`${cascade.router.url}/metrics`)).body.text();
+    assert.equal(metricValue(metrics, 'inference_cascade_router_in_router_answers_total', { variant: 'distilled' }), inRouter.length);
+    // The same rows pinned to the distilled server (which always forwards) give the same answers.
+    for (const i of inRouter.slice(0, 10)) {
+      const served = await predict(cascade, rows[i]!, { 'x-cascade-variant': 'distilled' });
+      assert.equal(served.body.in_router, false);
+      const here = (replies[i]!.body.probabilities as number[][])[0]!;
+      const there = (served.body.probabilities as number[][])[0]!;
+      assert.ok(here.every((p, c) => Math.abs(p - there[c]!) < 1e-6), `row ${i}: router ${here.join(', ')} vs variant ${there.join(', ')}`);
+    }
+    // With the distilled server gone, the router still answers what it routes there.
+    await cascade.kill('distilled');
+    for (const i of inRouter.slice(0, 5)) {
+      const reply = await predict(cascade, rows[i]!);
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      assert.deepEqual([reply.body.variant, reply.body.in_router], ['distilled', true]);
+    }
+  });
+});
+
 describe('router baselines (threshold-cascade escalation, pinned variants)', function () {
   this.timeout(60_000);
   let cascade: LocalCascade;

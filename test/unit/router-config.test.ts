@@ -89,6 +89,8 @@ describe('router config', () => {
     }
     const config = parseRouterConfig(mutated((d) => { d.policy = { type: 'threshold-cascade', confidenceThreshold: 0.75 }; }), 'router.json');
     assert.deepEqual(config.policy, { type: 'threshold-cascade', confidenceThreshold: 0.75 });
+    const inRouter = parseRouterConfig(mutated((d) => { d.policy = { type: 'heuristic', distilledInRouter: true }; }), 'router.json');
+    assert.deepEqual(inRouter.policy, { type: 'heuristic', distilledInRouter: true });
   });
 
   it('accepts a sample rate of 0 and 1 and an https endpoint', () => {
@@ -119,6 +121,7 @@ describe('router config', () => {
     ['a confidence threshold of 1', (d) => { d.policy = { type: 'threshold-cascade', confidenceThreshold: 1 }; }, 'router.json: policy.confidenceThreshold must be in (0, 1), got 1'],
     ['a negative confidence threshold', (d) => { d.policy.confidenceThreshold = -0.2; }, 'router.json: policy.confidenceThreshold must be in (0, 1), got -0.2'],
     ['a string confidence threshold', (d) => { d.policy = { type: 'threshold-cascade', confidenceThreshold: '0.9' }; }, 'router.json: policy.confidenceThreshold must be a number, got "0.9"'],
+    ['a string distilledInRouter', (d) => { d.policy.distilledInRouter = 'yes'; }, 'router.json: policy.distilledInRouter must be true or false, got "yes"'],
     ['static without a role', (d) => { d.policy = { type: 'static' }; }, 'router.json: policy.staticRole is required when policy.type is static'],
     ['learned without a model', (d) => { d.policy = { type: 'learned' }; }, 'router.json: policy.model is required when policy.type is learned'],
     ['a model without a uri', (d) => { d.policy = { type: 'learned', model: {} }; }, 'router.json: policy.model.uri must be a non-empty string, got nothing'],
