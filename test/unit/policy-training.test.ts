@@ -232,12 +232,14 @@ describe('policy config', () => {
     const config = parsePolicyConfig(text, 'configs/default.yaml');
     assert.equal(config.workload, 'sessions-32');
     assert.ok(config.ppo.iterations > 0 && config.ppo.rateRange[0] <= config.ppo.rateRange[1]);
+    assert.equal(config.evaluation.distilledInRouter, true);
   });
 
   it('names the file and field of a bad value', () => {
     assert.throws(() => parsePolicyConfig(text.replace(/gamma: [0-9.]+/, 'gamma: 1.5'), 'c.yaml'), (e: unknown) => e instanceof PolicyConfigError && /c\.yaml: ppo\.gamma must be a number in \[0, 1\], got 1\.5/.test(e.message));
     assert.throws(() => parsePolicyConfig(text.replace(/rateRange: \[[^\]]+\]/, 'rateRange: [900, 100]'), 'c.yaml'), /ppo\.rateRange must be \[low, high\]/);
     assert.throws(() => parsePolicyConfig(text.replace(/activation: tanh/, 'activation: gelu'), 'c.yaml'), /estimator\.activation must be tanh or relu, got "gelu"/);
+    assert.throws(() => parsePolicyConfig(text.replace(/distilledInRouter: true/, 'distilledInRouter: yes please'), 'c.yaml'), /c\.yaml: evaluation\.distilledInRouter must be true or false, got "yes please"/);
     assert.throws(() => parsePolicyConfig('workload: [', 'c.yaml'), /c\.yaml: not valid YAML/);
   });
 });

@@ -12,6 +12,8 @@ export interface RunSummary {
   slaViolationRate: number;
   errors: number;
   shares: Record<Role, number>;
+  /** Share of requests answered by the router's own copy of a variant instead of forwarded. */
+  inRouterShare: number;
   /** Requests that left more than 5 ms behind schedule: the generator could not keep up. */
   generatorLagShare: number;
 }
@@ -24,7 +26,9 @@ export function summarizeRun(results: readonly DrivenRequest[], budgetMs: number
   let violations = 0;
   let errors = 0;
   let lagging = 0;
+  let inRouter = 0;
   for (const r of results) {
+    if (r.inRouter) inRouter++;
     if (r.status !== 200) errors++;
     if (r.correct) correct++;
     if (r.status !== 200 || r.latencyMs > budgetMs) violations++;
@@ -32,7 +36,7 @@ export function summarizeRun(results: readonly DrivenRequest[], budgetMs: number
     if (r.lagMs > 5) lagging++;
   }
   const n = results.length;
-  return { requests: n, accuracy: correct / n, p50Ms: nearestRank(latencies, 0.5), p99Ms: nearestRank(latencies, 0.99), slaViolationRate: violations / n, errors, shares, generatorLagShare: lagging / n };
+  return { requests: n, accuracy: correct / n, p50Ms: nearestRank(latencies, 0.5), p99Ms: nearestRank(latencies, 0.99), slaViolationRate: violations / n, errors, shares, inRouterShare: inRouter / n, generatorLagShare: lagging / n };
 }
 
 const p99 = percentileStatistic(0.99);

@@ -40,7 +40,7 @@ export interface PolicyConfig {
     validationEvery: number;
   };
   costSensitive: NetworkSettings & { epochs: number; lr: number; batch: number; bisectionSteps: number };
-  evaluation: { steadyRate: number; burstyRate: number; requests: number; seeds: number[]; throughputRates: number[]; throughputRepeats: number };
+  evaluation: { steadyRate: number; burstyRate: number; requests: number; seeds: number[]; throughputRates: number[]; throughputRepeats: number; distilledInRouter: boolean };
 }
 
 type Fields = Record<string, unknown>;
@@ -88,6 +88,12 @@ class Section {
       }
     });
     return value as number[];
+  }
+
+  boolean(field: string): boolean {
+    const value = this.fields[field];
+    if (typeof value !== 'boolean') this.fail(field, `must be true or false, got ${JSON.stringify(value) ?? 'nothing'}`);
+    return value;
   }
 
   string(field: string): string {
@@ -174,6 +180,7 @@ export function parsePolicyConfig(text: string, source: string): PolicyConfig {
       seeds: evaluation.numbers('seeds', 0, { integer: true }),
       throughputRates: evaluation.numbers('throughputRates', 1),
       throughputRepeats: evaluation.number('throughputRepeats', 1, 100, { integer: true }),
+      distilledInRouter: evaluation.boolean('distilledInRouter'),
     },
   };
   return config;

@@ -14,6 +14,8 @@ export interface DrivenRequest {
   latencyMs: number;
   /** How late the request left against its schedule (the generator falling behind). */
   lagMs: number;
+  /** Answered by the router's own copy of the variant (policy.distilledInRouter), not forwarded. */
+  inRouter?: boolean;
 }
 
 export interface DriveOptions {
@@ -39,12 +41,13 @@ export async function driveOpenLoop(options: DriveOptions): Promise<DrivenReques
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (options.pins) headers[VARIANT_HEADER] = options.pins[i]!;
       const response = await pool.request({ path: '/predict', method: 'POST', headers, body: bodies[i]! });
-      const body = (await response.body.json()) as { prediction?: number; variant?: string };
+      const body = (await response.body.json()) as { prediction?: number; variant?: string; in_router?: boolean };
       result.status = response.statusCode;
       if (response.statusCode === 200) {
         result.prediction = body.prediction!;
         result.role = ROLES.find((role) => body.variant === role || body.variant?.endsWith(`-${role}`));
         result.correct = body.prediction === trace.labels[row];
+        if (body.in_router) result.inRouter = true;
       }
     } catch {
       result.status = 0;

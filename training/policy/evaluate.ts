@@ -72,9 +72,9 @@ function learnedPolicies(checkpoint: string, ablations: boolean): EvaluatedPolic
 }
 
 /** Switches the router's policy through its config file and waits until the router reports it. */
-async function usePolicy(cascade: LocalCascade, spec: PolicySpec): Promise<void> {
+async function usePolicy(cascade: LocalCascade, spec: PolicySpec, distilledInRouter: boolean): Promise<void> {
   cascade.writeConfig((config) => {
-    config.policy = spec;
+    config.policy = { ...spec, distilledInRouter };
   });
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
@@ -136,10 +136,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     // Warm-up: each variant alone at the steady rate (a cold full-precision server at 1000 req/s
     // falls behind and times out for seconds), then the router's learned-policy path.
     for (const role of ROLES) {
-      await usePolicy(cascade, { type: 'static', staticRole: role });
+      await usePolicy(cascade, { type: 'static', staticRole: role }, false);
       await driveOpenLoop({ routerUrl: cascade.router.url, trace: heldout, rows: schedule[0]!.rows.slice(0, 2000), arrivals: arrivalTimes(2000, config.evaluation.steadyRate, 'steady', seededRandom(9)) });
     }
-    await usePolicy(cascade, policies.find((p) => p.name === 'learned')!.spec);
+    await usePolicy(cascade, policies.find((p) => p.name === 'learned')!.spec, config.evaluation.distilledInRouter);
     await driveOpenLoop({ routerUrl: cascade.router.url, trace: heldout, rows: schedule[0]!.rows.slice(0, 2000), arrivals: arrivalTimes(2000, config.evaluation.steadyRate, 'steady', seededRandom(9)) });
 
     const total = policies.length * PROFILES.length * schedule.length;
@@ -148,7 +148,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     for (let s = 0; s < schedule.length; s++) {
       for (const profile of PROFILES) {
         for (const policy of policies) {
-          await usePolicy(cascade, policy.spec);
+          await usePolicy(cascade, policy.spec, config.evaluation.distilledInRouter);
           const before = cpuNow(cascade);
           const results = await driveOpenLoop({
             routerUrl: cascade.router.url,
@@ -175,7 +175,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     // Static-full and the shipped policy only.
     for (const name of ['static-full', 'learned']) {
       const policy = policies.find((p) => p.name === name)!;
-      await usePolicy(cascade, policy.spec);
+      await usePolicy(cascade, policy.spec, config.evaluation.distilledInRouter);
       throughput[name] = [];
       for (const rate of config.evaluation.throughputRates) {
         const rows = schedule[0]!.rows.slice(0, Math.min(schedule[0]!.rows.length, Math.round(rate * 2.5)));
@@ -266,6 +266,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       bursty_mean_rate: config.evaluation.burstyRate,
       sla,
       cache: 'off (every request computed fresh, so routing alone is measured)',
+      distilled_in_router: config.evaluation.distilledInRouter
+        ? "every policy's distilled choices are answered by the router's own copy of the distilled model (policy.distilledInRouter); pinned requests (the oracle) are forwarded"
+        : false,
       machine_cpus: model.cores,
       note: 'load generator, router and the four variant servers share the machine; latency is measured from each request\'s scheduled send time',
     },
@@ -280,7 +283,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       collapse_check: learnedMaxShare <= 0.9 || oracleMaxShare > 0.9,
     },
     bursty: { sla_violation_rate: learned.bursty.slaViolationRate, target: 0.02, met: learned.bursty.slaViolationRate < 0.02 },
-    baselines: Object.fromEntries(Object.entries(summaries).map(([name, s]) => [name, { p99_ms: s.steady.p99Ms, p50_ms: s.steady.p50Ms, accuracy: s.steady.accuracy, sla_violation_rate: s.steady.slaViolationRate, shares: s.steady.shares, bursty: { p99_ms: s.bursty.p99Ms, accuracy: s.bursty.accuracy, sla_violation_rate: s.bursty.slaViolationRate }, errors: s.steady.errors + s.bursty.errors }])),
+    baselines: Object.fromEntries(Object.entries(summaries).map(([name, s]) => [name, { p99_ms: s.steady.p99Ms, p50_ms: s.steady.p50Ms, accuracy: s.steady.accuracy, sla_violation_rate: s.steady.slaViolationRate, shares: s.steady.shares, in_router_share: s.steady.inRouterShare, bursty: { p99_ms: s.bursty.p99Ms, accuracy: s.bursty.accuracy, sla_violation_rate: s.bursty.slaViolationRate }, errors: s.steady.errors + s.bursty.errors }])),
     cpu_ms_per_request: Object.fromEntries([...cpu].map(([name, c]) => [name, { router: c.router / 1000 / c.requests, variants: c.variants / 1000 / c.requests }])),
     throughput: { sustainable_rps: { 'static-full': sustainable('static-full'), learned: sustainable('learned') }, sweeps: Object.fromEntries(Object.entries(throughput).map(([name, sweep]) => [name, sweep.map((t) => ({ rate: t.rate, sustained: sustains(t, sla.p99LatencyMs), runs: t.repeats.map((r) => ({ p99_ms: r.p99Ms, sla_violation_rate: r.slaViolationRate, generator_lag_share: r.generatorLagShare })) }))])) },
     beats_every_baseline_at_equal_latency: nonOracle.every((name) => beatsAtEqualLatency(point('learned'), point(name))),
