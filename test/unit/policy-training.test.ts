@@ -4,7 +4,7 @@ import { seededRandom } from '../../common/random.js';
 import { cascadeOutcome, oracleRole, tuneCascadeThreshold } from '../../training/policy/baselines.js';
 import { beatsAtEqualLatency, summarizeRun } from '../../training/policy/compare.js';
 import { parsePolicyConfig, PolicyConfigError } from '../../training/policy/config.js';
-import { featureMask } from '../../training/policy/environment.js';
+import { featureMask, relativeCosts } from '../../training/policy/environment.js';
 import { calibration, rocAuc } from '../../training/policy/estimator.js';
 import { clippedSurrogate, convergenceIteration, gae, lagrangianReward, RunningScale, standardize, updateMultipliers } from '../../training/policy/objective.js';
 import { arrivalTimes, BURST, simulate, summarize, type ServiceModel } from '../../training/policy/simulator.js';
@@ -194,6 +194,26 @@ describe('queueing simulator', () => {
     assert.ok(Math.abs(escalated!.latencyMs - (0.1 + 0.2 + 0.1 + 1 + 0.2)) < 1e-9);
   });
 
+  it('serves distilled on the router when the router answers it itself, leaving its server idle', () => {
+    const inRouter: ServiceModel = { ...MODEL, distilledInRouterCpuMs: 0.05 };
+    const [alone] = simulate({ trace, model: inRouter, rows: [0], arrivals: Float64Array.from([0]), sla, estimates: () => ({ difficulty: 0.5 }), policy: () => 'distilled' });
+    // client half + router half + the in-router run + router half + client half: no variant stage.
+    assert.ok(Math.abs(alone!.latencyMs - (0.1 + 0.2 + 0.05)) < 1e-9, `latency ${alone!.latencyMs}`);
+    assert.equal(alone!.served, 'distilled');
+    const inFlightSeen = (model: ServiceModel) => {
+      const seen: number[] = [];
+      simulate({
+        trace, model, rows: [0, 0], arrivals: Float64Array.from([0, 0]), sla, estimates: () => ({ difficulty: 0.5 }),
+        policy: (input) => { seen.push(input.load.distilled.inFlight); return 'distilled'; },
+      });
+      return seen;
+    };
+    assert.deepEqual(inFlightSeen(MODEL), [0, 1], 'forwarded: the second request sees the first at the server');
+    assert.deepEqual(inFlightSeen(inRouter), [0, 0], 'answered in the router: the distilled server never sees a request');
+    assert.deepEqual(relativeCosts(inRouter), { quantized: 0.3, pruned: 0.2, distilled: 0.05, full: 1 }, 'distilled costed at the router run');
+    assert.equal(relativeCosts(MODEL).distilled, 0.1);
+  });
+
   it('queues requests behind a busy variant and shows the queue to the policy as in-flight load', () => {
     const seen: number[] = [];
     const results = simulate({
@@ -232,14 +252,14 @@ describe('policy config', () => {
     const config = parsePolicyConfig(text, 'configs/default.yaml');
     assert.equal(config.workload, 'sessions-32');
     assert.ok(config.ppo.iterations > 0 && config.ppo.rateRange[0] <= config.ppo.rateRange[1]);
-    assert.equal(config.evaluation.distilledInRouter, true);
+    assert.equal(config.distilledInRouter, true);
   });
 
   it('names the file and field of a bad value', () => {
     assert.throws(() => parsePolicyConfig(text.replace(/gamma: [0-9.]+/, 'gamma: 1.5'), 'c.yaml'), (e: unknown) => e instanceof PolicyConfigError && /c\.yaml: ppo\.gamma must be a number in \[0, 1\], got 1\.5/.test(e.message));
     assert.throws(() => parsePolicyConfig(text.replace(/rateRange: \[[^\]]+\]/, 'rateRange: [900, 100]'), 'c.yaml'), /ppo\.rateRange must be \[low, high\]/);
     assert.throws(() => parsePolicyConfig(text.replace(/activation: tanh/, 'activation: gelu'), 'c.yaml'), /estimator\.activation must be tanh or relu, got "gelu"/);
-    assert.throws(() => parsePolicyConfig(text.replace(/distilledInRouter: true/, 'distilledInRouter: yes please'), 'c.yaml'), /c\.yaml: evaluation\.distilledInRouter must be true or false, got "yes please"/);
+    assert.throws(() => parsePolicyConfig(text.replace(/distilledInRouter: true/, 'distilledInRouter: yes please'), 'c.yaml'), /c\.yaml: distilledInRouter must be true or false, got "yes please"/);
     assert.throws(() => parsePolicyConfig('workload: [', 'c.yaml'), /c\.yaml: not valid YAML/);
   });
 });

@@ -17,6 +17,8 @@ export interface PolicyConfig {
   workload: string;
   seed: number;
   output: string;
+  /** The router answers distilled itself (policy.distilledInRouter): the simulator and the evaluation model it so. */
+  distilledInRouter: boolean;
   sla: { p99LatencyMs: number; minAccuracy: number; trainLatencyBudgetsMs: number[] };
   objective: { maxAccuracyDrop: number; maxSlaViolationRate: number; costWeight: number };
   estimator: NetworkSettings & { epochs: number; lr: number; batch: number };
@@ -40,7 +42,7 @@ export interface PolicyConfig {
     validationEvery: number;
   };
   costSensitive: NetworkSettings & { epochs: number; lr: number; batch: number; bisectionSteps: number };
-  evaluation: { steadyRate: number; burstyRate: number; requests: number; seeds: number[]; throughputRates: number[]; throughputRepeats: number; distilledInRouter: boolean };
+  evaluation: { steadyRate: number; burstyRate: number; requests: number; seeds: number[]; throughputRates: number[]; throughputRepeats: number };
 }
 
 type Fields = Record<string, unknown>;
@@ -135,6 +137,7 @@ export function parsePolicyConfig(text: string, source: string): PolicyConfig {
     workload: root.string('workload'),
     seed: root.number('seed', 0, 2 ** 31, { integer: true }),
     output: root.string('output'),
+    distilledInRouter: root.boolean('distilledInRouter'),
     sla: {
       p99LatencyMs: sla.number('p99LatencyMs', 0, Infinity, { exclusiveMin: true }),
       minAccuracy: sla.number('minAccuracy', 0, 1, { exclusiveMin: true }),
@@ -180,7 +183,6 @@ export function parsePolicyConfig(text: string, source: string): PolicyConfig {
       seeds: evaluation.numbers('seeds', 0, { integer: true }),
       throughputRates: evaluation.numbers('throughputRates', 1),
       throughputRepeats: evaluation.number('throughputRepeats', 1, 100, { integer: true }),
-      distilledInRouter: evaluation.boolean('distilledInRouter'),
     },
   };
   return config;

@@ -42,8 +42,13 @@ export function buildEnvironment(trace: TraceRows, model: ServiceModel, estimato
     const correctness = ROLES.map((_, k) => p[r * ROLES.length + k]!);
     return { difficulty: difficultyFromCorrectness(correctness), correctness };
   });
-  const costs = Object.fromEntries(ROLES.map((role) => [role, model.variants[role].cpuMs / model.variants.full.cpuMs])) as Record<Role, number>;
-  return { trace, model, estimates, costs };
+  return { trace, model, estimates, costs: relativeCosts(model) };
+}
+
+/** CPU per request of each role relative to full's; distilled at the router's run when the router answers it. */
+export function relativeCosts(model: ServiceModel): Record<Role, number> {
+  const cpuMs = (role: Role) => (role === 'distilled' && model.distilledInRouterCpuMs !== undefined ? model.distilledInRouterCpuMs : model.variants[role].cpuMs);
+  return Object.fromEntries(ROLES.map((role) => [role, cpuMs(role) / model.variants.full.cpuMs])) as Record<Role, number>;
 }
 
 /** The router's difficulty when an estimator is loaded: how likely an average variant is to be wrong. */

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { renderChart } from '../../common/svg-plot.js';
-import { ROLES, type PolicySpec, type Role } from '../../crds/types.js';
+import { ROLES, type PolicySpec } from '../../crds/types.js';
 import { cpuMicros } from '../../common/process-cpu.js';
 import { startLocalCascade, type LocalCascade } from '../../scripts/standalone/local-cascade.js';
 import { ROOT } from '../../scripts/cluster/paths.js';
@@ -19,8 +19,9 @@ import { baselinePolicies, oracleRole, tuneCascadeThreshold, type EvaluatedPolic
 import { beatsAtEqualLatency, comparePaired, oracleAgreement, summarizeRun, type RunSummary } from './compare.js';
 import { loadPolicyConfig, type PolicyConfig } from './config.js';
 import { driveOpenLoop, type DrivenRequest } from './drive.js';
+import { relativeCosts } from './environment.js';
 import { progressBar } from './progress.js';
-import { arrivalTimes, serviceModel, simulate, summarize as summarizeSimulation, type ArrivalPattern, type SimulatedPolicy } from './simulator.js';
+import { arrivalTimes, inProcessCpuMs, serviceModel, simulate, summarize as summarizeSimulation, type ArrivalPattern, type SimulatedPolicy } from './simulator.js';
 import { accuracyOf } from './trace.js';
 import { loadOrRecordTraces } from './traces.js';
 import { SAMPLE_CASCADE } from './record.js';
@@ -100,8 +101,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const started = Date.now();
   const traces = await loadOrRecordTraces(config.workload, { log });
   const heldout = traces.heldout.rows;
-  const model = serviceModel(traces.train.service);
-  const costs = Object.fromEntries(ROLES.map((role) => [role, model.variants[role].cpuMs])) as Record<Role, number>;
+  const model = serviceModel(traces.train.service, config.distilledInRouter ? inProcessCpuMs(traces.train.service) : undefined);
+  // Only their order matters here (the oracle's cheapest right role, the cascade's chain).
+  const costs = relativeCosts(model);
   const fullAccuracyTrain = accuracyOf(traces.train.rows, 'full');
   const cascadeTuning = tuneCascadeThreshold(traces.train.rows, Array.from({ length: traces.train.rows.labels.length }, (_, i) => i), costs, fullAccuracyTrain - config.objective.maxAccuracyDrop);
   log(`threshold cascade: confidence threshold ${cascadeTuning.threshold} (tuned on the training trace to ${(cascadeTuning.accuracy * 100).toFixed(2)}%)`);
@@ -139,7 +141,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       await usePolicy(cascade, { type: 'static', staticRole: role }, false);
       await driveOpenLoop({ routerUrl: cascade.router.url, trace: heldout, rows: schedule[0]!.rows.slice(0, 2000), arrivals: arrivalTimes(2000, config.evaluation.steadyRate, 'steady', seededRandom(9)) });
     }
-    await usePolicy(cascade, policies.find((p) => p.name === 'learned')!.spec, config.evaluation.distilledInRouter);
+    await usePolicy(cascade, policies.find((p) => p.name === 'learned')!.spec, config.distilledInRouter);
     await driveOpenLoop({ routerUrl: cascade.router.url, trace: heldout, rows: schedule[0]!.rows.slice(0, 2000), arrivals: arrivalTimes(2000, config.evaluation.steadyRate, 'steady', seededRandom(9)) });
 
     const total = policies.length * PROFILES.length * schedule.length;
@@ -148,7 +150,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     for (let s = 0; s < schedule.length; s++) {
       for (const profile of PROFILES) {
         for (const policy of policies) {
-          await usePolicy(cascade, policy.spec, config.evaluation.distilledInRouter);
+          await usePolicy(cascade, policy.spec, config.distilledInRouter);
           const before = cpuNow(cascade);
           const results = await driveOpenLoop({
             routerUrl: cascade.router.url,
@@ -175,7 +177,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     // Static-full and the shipped policy only.
     for (const name of ['static-full', 'learned']) {
       const policy = policies.find((p) => p.name === name)!;
-      await usePolicy(cascade, policy.spec, config.evaluation.distilledInRouter);
+      await usePolicy(cascade, policy.spec, config.distilledInRouter);
       throughput[name] = [];
       for (const rate of config.evaluation.throughputRates) {
         const rows = schedule[0]!.rows.slice(0, Math.min(schedule[0]!.rows.length, Math.round(rate * 2.5)));
@@ -266,7 +268,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       bursty_mean_rate: config.evaluation.burstyRate,
       sla,
       cache: 'off (every request computed fresh, so routing alone is measured)',
-      distilled_in_router: config.evaluation.distilledInRouter
+      distilled_in_router: config.distilledInRouter
         ? "every policy's distilled choices are answered by the router's own copy of the distilled model (policy.distilledInRouter); pinned requests (the oracle) are forwarded"
         : false,
       machine_cpus: model.cores,

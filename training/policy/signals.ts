@@ -1,6 +1,7 @@
 // Runs the distilled variant (the same ONNX graphs the router loads) over a trace to get each
 // row's estimator signals.
 import path from 'node:path';
+import { cpuUsage } from 'node:process';
 import { MODELS_ROOT } from '../../scripts/standalone/local-cascade.js';
 import { estimatorSignals } from '../../router-sidecar/policy/estimator-signals.js';
 import { loadVariant } from '../../variant-server/runtime.js';
@@ -26,6 +27,33 @@ export async function distilledSignals(trace: TraceRows, workload = trace.worklo
       values.set(estimatorSignals(probabilities, embedding, n), from * width);
     }
     return { width, values };
+  } finally {
+    await runtime.close();
+  }
+}
+
+/**
+ * CPU time (ms) of one run of the distilled model at batch 1 in this process: what a router that
+ * answers distilled itself (policy.distilledInRouter) spends per such request. The median of
+ * `rounds` rounds over the first rows, after a warm-up.
+ */
+export async function distilledInProcessCpuMs(workload: string, features: Float32Array, dim: number, requests = 1000, rounds = 3): Promise<number> {
+  const runtime = await loadVariant(path.join(MODELS_ROOT, workload, 'distilled'), { device: 'cpu' });
+  try {
+    const count = Math.min(requests, Math.floor(features.length / dim));
+    const run = async (i: number) => {
+      const embedding = await runtime.encode(features.subarray(i * dim, (i + 1) * dim), 1);
+      await runtime.classify(embedding, 1);
+    };
+    for (let i = 0; i < Math.min(200, count); i++) await run(i);
+    const perRound: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const before = cpuUsage();
+      for (let i = 0; i < count; i++) await run(i);
+      const used = cpuUsage(before);
+      perRound.push((used.user + used.system) / 1000 / count);
+    }
+    return perRound.sort((a, b) => a - b)[Math.floor(perRound.length / 2)]!;
   } finally {
     await runtime.close();
   }

@@ -34,12 +34,26 @@ export interface ServiceModel {
   clientCpuMs: number;
   routerCpuMs: number;
   variants: Record<Role, VariantService>;
+  /**
+   * Set when the router answers distilled itself (policy.distilledInRouter): the router's CPU for
+   * one run of its distilled copy; a distilled request then never reaches the distilled server.
+   */
+  distilledInRouterCpuMs?: number;
 }
 
 const SHAPE_POINTS = 200;
 
-/** Builds the queueing model's parameters from a measured service profile. */
-export function serviceModel(profile: ServiceProfile): ServiceModel {
+/** The profile's in-process distilled CPU figure (the traces store it; see ./traces.ts). */
+export function inProcessCpuMs(profile: ServiceProfile): number {
+  if (profile.distilledInProcessCpuMs === undefined) throw new Error('the service profile has no distilledInProcessCpuMs: load the traces with loadOrRecordTraces');
+  return profile.distilledInProcessCpuMs;
+}
+
+/**
+ * Builds the queueing model's parameters from a measured service profile; `distilledInRouterCpuMs`
+ * (the profile's distilledInProcessCpuMs) models a router that answers distilled itself.
+ */
+export function serviceModel(profile: ServiceProfile, distilledInRouterCpuMs?: number): ServiceModel {
   const variants = {} as Record<Role, VariantService>;
   let clientCpuMs = 0;
   for (const role of ROLES) {
@@ -53,7 +67,13 @@ export function serviceModel(profile: ServiceProfile): ServiceModel {
     variants[role] = { cpuMs, shape, delayMs: Math.max(0, median - cpuMs - single.clientCpuMsPerRequest) };
     clientCpuMs = Math.max(clientCpuMs, busiest.clientCpuMsPerRequest);
   }
-  return { cores: profile.machine.cpus, clientCpuMs, routerCpuMs: profile.router.cpuMsPerRequest, variants };
+  return {
+    cores: profile.machine.cpus,
+    clientCpuMs,
+    routerCpuMs: profile.router.cpuMsPerRequest,
+    variants,
+    ...(distilledInRouterCpuMs !== undefined ? { distilledInRouterCpuMs } : {}),
+  };
 }
 
 export type ArrivalPattern = 'steady' | 'bursty';
@@ -277,11 +297,13 @@ export function simulate(options: SimulationOptions): SimulatedRequest[] {
               const attempt = (target: Role) => {
                 served = target;
                 calls++;
-                callVariant(target, () => {
+                const answered = () => {
                   const next = escalation?.chain[escalation.chain.indexOf(target) + 1];
                   if (escalation && next && trace.answers[target].confidence[row]! < escalation.belowConfidence) attempt(next);
                   else finish();
-                });
+                };
+                if (target === 'distilled' && model.distilledInRouterCpuMs !== undefined) router.enqueue({ work: model.distilledInRouterCpuMs, done: answered });
+                else callVariant(target, answered);
               };
               attempt(role);
             },

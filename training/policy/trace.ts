@@ -37,6 +37,12 @@ export interface ServiceProfile {
   variants: Record<Role, LoadLevel[]>;
   /** The router's own costs, measured on the same machine in the same run. */
   router: { cpuMsPerRequest: number; addedLatencyMsP50: number };
+  /**
+   * CPU of one batch-1 run of the distilled model in a Node process (ms): what a router that
+   * answers distilled itself spends per such request. Measured with the rest, so training from
+   * the same traces stays reproducible.
+   */
+  distilledInProcessCpuMs?: number;
   machine: { cpus: number };
 }
 

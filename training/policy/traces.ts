@@ -11,6 +11,7 @@ import { ROOT } from '../../scripts/cluster/paths.js';
 import type { Dataset } from '../data/dataset.js';
 import { DEFAULT_SESSIONS32, sessions32Dataset, sessions32Split } from '../data/sessions32.js';
 import { recordServiceProfile, recordTraceRows, startRecordingCascade } from './record.js';
+import { distilledInProcessCpuMs } from './signals.js';
 import { traceFromJson, traceToJson, type Trace } from './trace.js';
 
 export type TraceName = 'train' | 'heldout';
@@ -65,10 +66,19 @@ export async function loadOrRecordTraces(workload: string, options: TraceOptions
     const recordedOn = existsSync(fingerprintFile(workload)) ? readFileSync(fingerprintFile(workload), 'utf8').trim() : undefined;
     if (recordedOn === fingerprint) {
       options.log(`traces: reusing ${path.relative(ROOT, path.dirname(files.train))}/ (pass --record to record again)`);
-      return {
+      const traces = {
         train: traceFromJson(JSON.parse(readFileSync(files.train, 'utf8')), files.train),
         heldout: traceFromJson(JSON.parse(readFileSync(files.heldout, 'utf8')), files.heldout),
       };
+      // Traces recorded before this figure existed get it once, stored with them.
+      if (traces.train.service.distilledInProcessCpuMs === undefined) {
+        const cpuMs = await distilledInProcessCpuMs(workload, traces.heldout.rows.features, traces.heldout.rows.dim);
+        for (const name of ['train', 'heldout'] as const) {
+          traces[name].service.distilledInProcessCpuMs = cpuMs;
+          writeFileSync(files[name], JSON.stringify(traceToJson(traces[name])));
+        }
+      }
+      return traces;
     }
     options.log(`traces: the models in models/${workload}/ changed since the cached traces were recorded: recording again`);
   }
@@ -77,6 +87,8 @@ export async function loadOrRecordTraces(workload: string, options: TraceOptions
   const cascade = await startRecordingCascade(options.log);
   try {
     const service = await recordServiceProfile(cascade, datasets.heldout, { concurrencies: [1, 4, 16], requestsPerLevel: 1500, log: options.log });
+    service.distilledInProcessCpuMs = await distilledInProcessCpuMs(workload, datasets.heldout.features, datasets.heldout.dim);
+    options.log(`distilled in process: ${service.distilledInProcessCpuMs.toFixed(3)} ms CPU per request`);
     const traces: Record<TraceName, Trace> = {
       train: { rows: await recordTraceRows(cascade, datasets.train, options.log), service },
       heldout: { rows: await recordTraceRows(cascade, datasets.heldout, options.log), service },

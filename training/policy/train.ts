@@ -24,7 +24,7 @@ import { convergenceIteration, type ConstraintTargets } from './objective.js';
 import { trainPpo, validate, type PpoIteration, type ValidationResult } from './ppo.js';
 import { progressBar } from './progress.js';
 import { distilledSignals } from './signals.js';
-import { serviceModel } from './simulator.js';
+import { inProcessCpuMs, serviceModel } from './simulator.js';
 import { accuracyOf, isCorrect } from './trace.js';
 import { loadOrRecordTraces } from './traces.js';
 import { POLICY_INPUT, POLICY_OUTPUT } from '../../router-sidecar/policy/policy-graph.js';
@@ -104,7 +104,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   );
   for (const role of ROLES) log(`estimator ${role}: held-out ECE ${estimatorCalibration[role]!.ece.toFixed(4)}, AUC ${estimatorCalibration[role]!.auc.toFixed(3)}, Brier ${estimatorCalibration[role]!.brier.toFixed(4)}`);
 
-  const env = buildEnvironment(trace, serviceModel(traces.train.service), estimator.model, signals);
+  const distilledInRouterCpuMs = config.distilledInRouter ? inProcessCpuMs(traces.train.service) : undefined;
+  if (distilledInRouterCpuMs !== undefined) log(`distilled answered in the router: ${distilledInRouterCpuMs.toFixed(3)} ms CPU per request (measured in process)`);
+  const env = buildEnvironment(trace, serviceModel(traces.train.service, distilledInRouterCpuMs), estimator.model, signals);
   const fullAccuracy = accuracyOf(trace, 'full', validationRows);
   const targets: ConstraintTargets = { accuracy: fullAccuracy - config.objective.maxAccuracyDrop, slaViolationRate: config.objective.maxSlaViolationRate };
   log(`targets: accuracy >= ${(targets.accuracy * 100).toFixed(2)}% (full ${(fullAccuracy * 100).toFixed(2)}% - ${config.objective.maxAccuracyDrop * 100} pt), SLA violations <= ${(targets.slaViolationRate * 100).toFixed(2)}%`);
@@ -151,7 +153,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     seed: config.seed,
     seconds: (Date.now() - started) / 1000,
     traces: { train_rows: trace.labels.length, policy_train_rows: trainRows.length, validation_rows: validationRows.length, heldout_rows: traces.heldout.rows.labels.length },
-    service_model: { cores: env.model.cores, client_cpu_ms: env.model.clientCpuMs, router_cpu_ms: env.model.routerCpuMs, variant_cpu_ms: Object.fromEntries(ROLES.map((role) => [role, env.model.variants[role].cpuMs])), relative_cost: env.costs },
+    service_model: { cores: env.model.cores, client_cpu_ms: env.model.clientCpuMs, router_cpu_ms: env.model.routerCpuMs, variant_cpu_ms: Object.fromEntries(ROLES.map((role) => [role, env.model.variants[role].cpuMs])), distilled_in_router_cpu_ms: env.model.distilledInRouterCpuMs ?? null, relative_cost: env.costs },
     targets,
     estimator: { settings: config.estimator, validation_loss: estimator.validationLoss, heldout_calibration: estimatorCalibration },
     ppo: { seconds: ppoSeconds, convergence_epochs: convergedAt, convergence_rule: 'first validation after which every later one is within 10% of the mean of the last three (penalised validation cost)', history: ppo.history },
