@@ -1,14 +1,15 @@
 // Model files the router can read itself: each variant's head (to serve cache hits without a
 // network hop) and the distilled variant (its confidence is the difficulty estimate).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelUriError, modelUriPath } from '../common/model-uri.js';
 import type { RouterVariantEndpoint } from '../crds/router-config.js';
 import { ROLES, type Role } from '../crds/types.js';
-import { openCorrectnessEstimator, type CorrectnessEstimator } from './policy/estimator-model.js';
-import { estimatorSignals, estimatorSignalWidth } from './policy/estimator-signals.js';
-import { HEAD_FILE, loadVariant, sessionOptions, type VariantRuntime } from '../variant-server/runtime.js';
+import { openCorrectnessEstimator } from './policy/estimator-model.js';
+import { estimatorSignalWidth } from './policy/estimator-signals.js';
+import { fuseProbeGraph, PROBE_CORRECTNESS, PROBE_EMBEDDING, PROBE_INPUT, PROBE_PROBABILITIES } from './policy/probe-graph.js';
+import { ENCODER_FILE, HEAD_FILE, loadVariant, sessionOptions, type VariantRuntime } from '../variant-server/runtime.js';
 import type { VariantAnswer } from './upstream.js';
 
 /**
@@ -115,47 +116,48 @@ export async function openDifficultyEstimator(distilled: RouterVariantEndpoint |
   if (!path) {
     return { source: 'constant', estimate: async () => ({ difficulty: 0.5 }), close: async () => undefined };
   }
+  // The variant's runtime checks the folder (files, shapes) exactly as the variant server does.
   const runtime: VariantRuntime = await loadVariant(path, { device: 'cpu' });
-  const answerDistilled = async (features: Float32Array, rows: number): Promise<VariantAnswer> => {
-    const embedding = await runtime.encode(features, rows);
-    const { probabilities } = await runtime.classify(embedding, rows);
-    return { rows, embedding, probabilities };
-  };
-  let estimator: CorrectnessEstimator | undefined;
+  const shape = { inputDim: runtime.inputDim, embeddingDim: runtime.embeddingDim, classes: runtime.classes };
+  let probe: ort.InferenceSession;
   try {
-    if (estimatorFile) estimator = await openCorrectnessEstimator(estimatorFile, estimatorSignalWidth(runtime.classes, runtime.embeddingDim));
-  } catch (err) {
+    if (estimatorFile) await (await openCorrectnessEstimator(estimatorFile, estimatorSignalWidth(shape.classes, shape.embeddingDim))).close();
+    const fused = fuseProbeGraph(readFileSync(join(runtime.directory, ENCODER_FILE)), readFileSync(join(runtime.directory, HEAD_FILE)), shape, estimatorFile ? readFileSync(estimatorFile) : undefined);
+    probe = await ort.InferenceSession.create(fused, sessionOptions(['cpu']));
+  } finally {
     await runtime.close();
-    throw err;
   }
-  if (!estimator) {
+  // One run per request: the encoder, the head and the estimator are one graph (./policy/probe-graph.ts).
+  const run = async (features: Float32Array, rows: number) => {
+    const out = await probe.run({ [PROBE_INPUT]: new ort.Tensor('float32', features, [rows, shape.inputDim]) });
+    const distilledAnswer: VariantAnswer = { rows, embedding: out[PROBE_EMBEDDING]!.data as Float32Array, probabilities: out[PROBE_PROBABILITIES]!.data as Float32Array };
+    return { distilled: distilledAnswer, correctness: estimatorFile ? (out[PROBE_CORRECTNESS]!.data as Float32Array) : undefined };
+  };
+  const answerDistilled = async (features: Float32Array, rows: number) => (await run(features, rows)).distilled;
+  const close = () => probe.release();
+  if (!estimatorFile) {
     return {
       source: 'distilled-margin',
       async estimate(features, rows) {
-        const distilled = await answerDistilled(features, rows);
-        return { difficulty: marginDifficulty(distilled.probabilities, rows), distilled };
+        const { distilled: answer } = await run(features, rows);
+        return { difficulty: marginDifficulty(answer.probabilities, rows), distilled: answer };
       },
       answerDistilled,
-      close: () => runtime.close(),
+      close,
     };
   }
-  const trained = estimator;
   return {
     source: 'trained-estimator',
     async estimate(features, rows) {
-      const distilled = await answerDistilled(features, rows);
-      const p = await trained.run(estimatorSignals(distilled.probabilities, distilled.embedding, rows), rows);
+      const { distilled: answer, correctness: p } = await run(features, rows);
       const correctness = ROLES.map((_, k) => {
         let lowest = 1;
-        for (let r = 0; r < rows; r++) lowest = Math.min(lowest, p[r * ROLES.length + k]!);
+        for (let r = 0; r < rows; r++) lowest = Math.min(lowest, p![r * ROLES.length + k]!);
         return lowest;
       });
-      return { difficulty: 1 - correctness.reduce((a, b) => a + b, 0) / ROLES.length, correctness, distilled };
+      return { difficulty: 1 - correctness.reduce((a, b) => a + b, 0) / ROLES.length, correctness, distilled: answer };
     },
     answerDistilled,
-    async close() {
-      await trained.close();
-      await runtime.close();
-    },
+    close,
   };
 }

@@ -11,6 +11,8 @@ import { seededRandom } from '../../common/random.js';
 import { buildMlpGraph } from '../../training/policy/mlp-graph.js';
 import { Mlp, sigmoid } from '../../training/policy/nn.js';
 import { loadVariant } from '../../variant-server/runtime.js';
+import { fuseProbeGraph, ProbeGraphError } from '../../router-sidecar/policy/probe-graph.js';
+import { readFileSync } from 'node:fs';
 
 const MODELS = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'models', 'sessions-32');
 const distilled = { role: 'distilled' as const, name: 'd', endpoint: 'http://127.0.0.1:1', modelVersion: '1', modelUri: pathToFileURL(path.join(MODELS, 'distilled')).href };
@@ -64,5 +66,31 @@ describe('router difficulty from a trained estimator', () => {
     } finally {
       await estimator.close();
     }
+  });
+
+  it("answers with the distilled variant's own outputs from one fused graph, batch included", async () => {
+    const runtime = await loadVariant(path.join(MODELS, 'distilled'), { device: 'cpu' });
+    const estimator = await openDifficultyEstimator(distilled, undefined, path.join(MODELS, 'policy', 'estimator.onnx'));
+    try {
+      const features = Float32Array.from({ length: 3 * 32 }, (_, i) => Math.cos(i * 0.7));
+      const embedding = await runtime.encode(features, 3);
+      const { probabilities } = await runtime.classify(embedding, 3);
+      const estimate = await estimator.estimate(features, 3);
+      assert.deepEqual(Array.from(estimate.distilled!.embedding), Array.from(embedding));
+      assert.deepEqual(Array.from(estimate.distilled!.probabilities), Array.from(probabilities));
+      const answered = await estimator.answerDistilled!(features, 3);
+      assert.deepEqual(Array.from(answered.probabilities), Array.from(probabilities));
+      assert.equal(answered.rows, 3);
+    } finally {
+      await estimator.close();
+      await runtime.close();
+    }
+  });
+
+  it('refuses graphs that are not ONNX, naming which one', () => {
+    const encoder = readFileSync(path.join(MODELS, 'distilled', 'encoder.onnx'));
+    const shape = { inputDim: 32, embeddingDim: 16, classes: 2 };
+    assert.throws(() => fuseProbeGraph(encoder, Buffer.from('not a model at all'), shape), (e: unknown) => e instanceof ProbeGraphError && /^head: /.test(e.message));
+    assert.throws(() => fuseProbeGraph(new Uint8Array(0), encoder, shape), (e: unknown) => e instanceof ProbeGraphError && /^encoder: /.test(e.message));
   });
 });
