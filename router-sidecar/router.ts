@@ -357,7 +357,8 @@ export class Router {
     const wantsEmbedding = config.cache.enabled && rows === 1;
     const forwardToVariant = () =>
       cascade.forwarder.forward(decision.ranked, (client, timeoutMs) => client.infer(features, rows, timeoutMs, wantsEmbedding), budget.latencyMs, budget.startedAt, budget.deadlineMs);
-    const answeredHere = new WeakSet<ForwardResult>();
+    // serve() computes fresh at most once per request, so one flag says where that answer came from.
+    let answeredHere = false;
     const forward = async (): Promise<ForwardResult> => {
       if (!inRouter) return forwardToVariant();
       let answer: VariantAnswer;
@@ -368,11 +369,10 @@ export class Router {
         return forwardToVariant();
       }
       this.options.metrics.inRouterAnswers.inc({ variant: decision.role });
-      const result: ForwardResult = { role: decision.role, answer, attempts: [] };
-      answeredHere.add(result);
-      return result;
+      answeredHere = true;
+      return { role: decision.role, answer, attempts: [] };
     };
-    const fresh = (result: ForwardResult): Served => ({ role: result.role, answer: result.answer, cacheHit: false, attempts: result.attempts, inRouter: answeredHere.has(result) });
+    const fresh = (result: ForwardResult): Served => ({ role: result.role, answer: result.answer, cacheHit: false, attempts: result.attempts, inRouter: answeredHere });
 
     if (!config.cache.enabled || rows !== 1) return fresh(await forward());
     const arm = this.armFor(features);
