@@ -4,7 +4,8 @@
 // session.run to its own event-loop turn, so one run instead of three keeps a request from
 // queueing behind a burst three times over.
 import type { onnx as onnxTypes } from 'onnx-proto';
-import { onnx } from '../../common/onnx-model.js';
+import { node, onnx, valueInfo } from '../../common/onnx-model.js';
+import { ROLES } from '../../crds/types.js';
 
 export const PROBE_INPUT = 'features';
 export const PROBE_EMBEDDING = 'embedding';
@@ -54,14 +55,7 @@ function inline({ graph }: Graph, prefix: string, rename: Record<string, string>
 }
 
 function identity(from: string, to: string): NodeProto {
-  return onnx.NodeProto.create({ opType: 'Identity', input: [from], output: [to], name: to });
-}
-
-function floatOutput(name: string, width: number): InstanceType<typeof onnx.ValueInfoProto> {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] } } },
-  });
+  return node('Identity', [from], [to]);
 }
 
 export interface ProbeShape {
@@ -85,42 +79,23 @@ export function fuseProbeGraph(encoderBytes: Uint8Array, headBytes: Uint8Array, 
   if (!head.outputs.includes(PROBE_PROBABILITIES)) throw new ProbeGraphError(`head: has no "${PROBE_PROBABILITIES}" output`);
   const nodes = [...encoded.nodes, ...headed.nodes, identity(embedding, PROBE_EMBEDDING), identity(headed.name(PROBE_PROBABILITIES), PROBE_PROBABILITIES)];
   const initializers = [...encoded.initializers, ...headed.initializers];
-  const outputs = [floatOutput(PROBE_EMBEDDING, shape.embeddingDim), floatOutput(PROBE_PROBABILITIES, shape.classes)];
+  const outputs = [valueInfo(PROBE_EMBEDDING, ['batch', shape.embeddingDim]), valueInfo(PROBE_PROBABILITIES, ['batch', shape.classes])];
   if (estimatorBytes) {
     const estimator = graphOf(decode(estimatorBytes, 'estimator'), 'estimator');
     const k = onnx.TensorProto.create({ name: 'signals/k', dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [shape.classes] });
-    const topk = onnx.NodeProto.create({
-      opType: 'TopK',
-      name: 'signals/sorted',
-      input: [PROBE_PROBABILITIES, 'signals/k'],
-      output: ['signals/sorted', 'signals/indices'],
-      attribute: [
-        onnx.AttributeProto.create({ name: 'axis', i: -1, type: onnx.AttributeProto.AttributeType.INT }),
-        onnx.AttributeProto.create({ name: 'largest', i: 1, type: onnx.AttributeProto.AttributeType.INT }),
-        onnx.AttributeProto.create({ name: 'sorted', i: 1, type: onnx.AttributeProto.AttributeType.INT }),
-      ],
-    });
-    const concat = onnx.NodeProto.create({
-      opType: 'Concat',
-      name: 'signals',
-      input: ['signals/sorted', PROBE_EMBEDDING],
-      output: ['signals'],
-      attribute: [onnx.AttributeProto.create({ name: 'axis', i: 1, type: onnx.AttributeProto.AttributeType.INT })],
-    });
+    const topk = node('TopK', [PROBE_PROBABILITIES, 'signals/k'], ['signals/sorted', 'signals/indices'], { axis: -1, largest: 1, sorted: 1 });
+    const concat = node('Concat', ['signals/sorted', PROBE_EMBEDDING], ['signals'], { axis: 1 });
     const estimated = inline(estimator, 'estimator/', { [estimator.input]: 'signals' });
     const correctness = estimated.name(estimator.outputs[0]!);
     nodes.push(topk, concat, ...estimated.nodes, identity(correctness, PROBE_CORRECTNESS));
     initializers.push(k, ...estimated.initializers);
-    outputs.push(floatOutput(PROBE_CORRECTNESS, 4));
+    outputs.push(valueInfo(PROBE_CORRECTNESS, ['batch', ROLES.length]));
   }
   const graph = onnx.GraphProto.create({
     name: 'difficulty-probe',
     node: nodes,
     initializer: initializers,
-    input: [onnx.ValueInfoProto.create({
-      name: PROBE_INPUT,
-      type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: shape.inputDim }] } } },
-    })],
+    input: [valueInfo(PROBE_INPUT, ['batch', shape.inputDim])],
     output: outputs,
   });
   const model = onnx.ModelProto.create({
