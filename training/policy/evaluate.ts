@@ -21,7 +21,7 @@ import { loadPolicyConfig, type PolicyConfig } from './config.js';
 import { driveOpenLoop, type DrivenRequest } from './drive.js';
 import { relativeCosts } from './environment.js';
 import { progressBar } from './progress.js';
-import { arrivalTimes, inProcessCpuMs, serviceModel, simulate, summarize as summarizeSimulation, type ArrivalPattern, type SimulatedPolicy } from './simulator.js';
+import { arrivalTimes, serviceModel, simulate, summarize as summarizeSimulation, type ArrivalPattern, type SimulatedPolicy } from './simulator.js';
 import { accuracyOf } from './trace.js';
 import { loadOrRecordTraces } from './traces.js';
 import { SAMPLE_CASCADE } from './record.js';
@@ -101,7 +101,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const started = Date.now();
   const traces = await loadOrRecordTraces(config.workload, { log });
   const heldout = traces.heldout.rows;
-  const model = serviceModel(traces.train.service, config.distilledInRouter ? inProcessCpuMs(traces.train.service) : undefined);
+  const model = serviceModel(traces.train.service, config.distilledInRouter);
   // Only their order matters here (the oracle's cheapest right role, the cascade's chain).
   const costs = relativeCosts(model);
   const fullAccuracyTrain = accuracyOf(traces.train.rows, 'full');

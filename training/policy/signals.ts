@@ -2,6 +2,7 @@
 // row's estimator signals.
 import path from 'node:path';
 import { cpuUsage } from 'node:process';
+import { nearestRank } from '../../common/stats.js';
 import { MODELS_ROOT } from '../../scripts/standalone/local-cascade.js';
 import { estimatorSignals } from '../../router-sidecar/policy/estimator-signals.js';
 import { loadVariant } from '../../variant-server/runtime.js';
@@ -53,7 +54,7 @@ export async function distilledInProcessCpuMs(workload: string, features: Float3
       const used = cpuUsage(before);
       perRound.push((used.user + used.system) / 1000 / count);
     }
-    return perRound.sort((a, b) => a - b)[Math.floor(perRound.length / 2)]!;
+    return nearestRank(perRound.sort((a, b) => a - b), 0.5);
   } finally {
     await runtime.close();
   }

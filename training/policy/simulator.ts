@@ -43,17 +43,14 @@ export interface ServiceModel {
 
 const SHAPE_POINTS = 200;
 
-/** The profile's in-process distilled CPU figure (the traces store it; see ./traces.ts). */
-export function inProcessCpuMs(profile: ServiceProfile): number {
-  if (profile.distilledInProcessCpuMs === undefined) throw new Error('the service profile has no distilledInProcessCpuMs: load the traces with loadOrRecordTraces');
-  return profile.distilledInProcessCpuMs;
-}
-
 /**
- * Builds the queueing model's parameters from a measured service profile; `distilledInRouterCpuMs`
- * (the profile's distilledInProcessCpuMs) models a router that answers distilled itself.
+ * Builds the queueing model's parameters from a measured service profile; with
+ * `distilledInRouter` it models a router that answers distilled itself, at the profile's
+ * in-process distilled CPU (the traces store it: ./traces.ts).
  */
-export function serviceModel(profile: ServiceProfile, distilledInRouterCpuMs?: number): ServiceModel {
+export function serviceModel(profile: ServiceProfile, distilledInRouter = false): ServiceModel {
+  const distilledInRouterCpuMs = distilledInRouter ? profile.distilledInProcessCpuMs : undefined;
+  if (distilledInRouter && distilledInRouterCpuMs === undefined) throw new Error('the service profile has no distilledInProcessCpuMs: load the traces with loadOrRecordTraces');
   const variants = {} as Record<Role, VariantService>;
   let clientCpuMs = 0;
   for (const role of ROLES) {

@@ -24,7 +24,7 @@ import { convergenceIteration, type ConstraintTargets } from './objective.js';
 import { trainPpo, validate, type PpoIteration, type ValidationResult } from './ppo.js';
 import { progressBar } from './progress.js';
 import { distilledSignals } from './signals.js';
-import { inProcessCpuMs, serviceModel } from './simulator.js';
+import { serviceModel } from './simulator.js';
 import { accuracyOf, isCorrect } from './trace.js';
 import { loadOrRecordTraces } from './traces.js';
 import { POLICY_INPUT, POLICY_OUTPUT } from '../../router-sidecar/policy/policy-graph.js';
@@ -104,9 +104,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   );
   for (const role of ROLES) log(`estimator ${role}: held-out ECE ${estimatorCalibration[role]!.ece.toFixed(4)}, AUC ${estimatorCalibration[role]!.auc.toFixed(3)}, Brier ${estimatorCalibration[role]!.brier.toFixed(4)}`);
 
-  const distilledInRouterCpuMs = config.distilledInRouter ? inProcessCpuMs(traces.train.service) : undefined;
-  if (distilledInRouterCpuMs !== undefined) log(`distilled answered in the router: ${distilledInRouterCpuMs.toFixed(3)} ms CPU per request (measured in process)`);
-  const env = buildEnvironment(trace, serviceModel(traces.train.service, distilledInRouterCpuMs), estimator.model, signals);
+  const env = buildEnvironment(trace, serviceModel(traces.train.service, config.distilledInRouter), estimator.model, signals);
+  if (env.model.distilledInRouterCpuMs !== undefined) log(`distilled answered in the router: ${env.model.distilledInRouterCpuMs.toFixed(3)} ms CPU per request (measured in process)`);
   const fullAccuracy = accuracyOf(trace, 'full', validationRows);
   const targets: ConstraintTargets = { accuracy: fullAccuracy - config.objective.maxAccuracyDrop, slaViolationRate: config.objective.maxSlaViolationRate };
   log(`targets: accuracy >= ${(targets.accuracy * 100).toFixed(2)}% (full ${(fullAccuracy * 100).toFixed(2)}% - ${config.objective.maxAccuracyDrop * 100} pt), SLA violations <= ${(targets.slaViolationRate * 100).toFixed(2)}%`);
