@@ -79,10 +79,8 @@ export class VariantClient {
       inputs: [{ name: input, shape: [rows, width], datatype: 'FP32', data: Array.from(data) }],
       outputs: withEmbedding ? [{ name: 'embedding' }, { name: 'probabilities' }] : [{ name: 'probabilities' }],
     });
-    // A plain controller and a cleared timer: AbortSignal.timeout costs ~30 us per request here
-    // and its timer always fires, building an exception each time.
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), Math.max(1, Math.ceil(timeoutMs)));
+    const timer = abortAfter(controller, timeoutMs);
     let text: string;
     let statusCode: number;
     try {
@@ -94,7 +92,7 @@ export class VariantClient {
       if (controller.signal.aborted) throw new UpstreamError('timeout', `variant ${this.variant.name} did not answer within ${timeoutMs} ms`);
       throw new UpstreamError('connect', `variant ${this.variant.name} at ${this.variant.endpoint}: ${(error as Error).message}`);
     } finally {
-      clearTimeout(timer);
+      timer.clear();
     }
     if (statusCode !== 200) {
       let detail = text.slice(0, 200);
@@ -122,7 +120,7 @@ export class VariantClient {
   /** The variant's Prometheus exposition (for its queue depth). */
   async metricsText(timeoutMs: number): Promise<string> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), Math.max(1, Math.ceil(timeoutMs)));
+    const timer = abortAfter(controller, timeoutMs);
     try {
       const base = new URL(this.variant.endpoint).pathname.replace(/\/$/, '');
       const response = await this.pool.request({ method: 'GET', path: `${base}/metrics`, signal: controller.signal });
@@ -130,13 +128,36 @@ export class VariantClient {
       if (response.statusCode !== 200) throw new UpstreamError('status', `variant ${this.variant.name} /metrics answered ${response.statusCode}`, response.statusCode);
       return text;
     } finally {
-      clearTimeout(timer);
+      timer.clear();
     }
   }
 
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+/**
+ * Aborts `controller` once `timeoutMs` has passed, but only after the event loop has read the
+ * sockets. Node runs due timers before it polls for I/O, so after a stall (a GC pause, a burst of
+ * work) a plain timer would abort requests whose answers already sit in the socket buffer: the
+ * variant did its work, the router throws it away, closes the keep-alive connection and tries
+ * another variant, adding load exactly when it is overloaded. setImmediate runs after the poll
+ * phase, so an answer that has arrived is read first.
+ * (A plain controller and a cleared timer: AbortSignal.timeout costs ~30 us per request here and
+ * its timer always fires, building an exception each time.)
+ */
+export function abortAfter(controller: AbortController, timeoutMs: number): { clear(): void } {
+  let immediate: NodeJS.Immediate | undefined;
+  const timer = setTimeout(() => {
+    immediate = setImmediate(() => controller.abort());
+  }, Math.max(1, Math.ceil(timeoutMs)));
+  return {
+    clear() {
+      clearTimeout(timer);
+      if (immediate) clearImmediate(immediate);
+    },
+  };
 }
 
 async function readLimited(body: AsyncIterable<Buffer>, limit: number, variant: string): Promise<string> {
