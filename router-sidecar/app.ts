@@ -7,6 +7,7 @@ import { errorMessage, type Logger } from '../common/logger.js';
 import { buildCascade, type Cascade } from './cascade.js';
 import { loadRouterConfig } from './config.js';
 import { LoadTracker } from './load/load-tracker.js';
+import { OverloadGuard, startLoopDelaySampler } from './load/overload-guard.js';
 import { createKubeReporter } from './kube-reporter.js';
 import { metricsApiLister, PodCpuPoller } from './load/pod-cpu-poller.js';
 import { startQueueScraper } from './load/queue-scraper.js';
@@ -39,6 +40,11 @@ export interface RouterAppOptions {
   podCpuIntervalMs?: number;
   /** How often the config file is checked for changes; 0 turns watching off. */
   watchIntervalMs?: number;
+  /**
+   * Mean event-loop delay (ms) over 100 ms windows above which the router refuses a growing share of new
+   * requests with 429 (see load/overload-guard.ts); 0 turns the guard off. Default 10, sustained over two windows.
+   */
+  overloadDelayMs?: number;
   logger: Logger;
   /** Report agent actions to Kubernetes (Events, the cascade's cache-state annotation). */
   kube?: { kubeconfig?: string };
@@ -57,6 +63,7 @@ export interface RouterApp {
 
 /** How often expired cache entries are dropped, so that memory follows the TTL, not only maxEntries. */
 const PURGE_INTERVAL_MS = 5000;
+export const DEFAULT_OVERLOAD_DELAY_MS = 10;
 
 async function closeWhenIdle(cascade: Cascade, logger: Logger): Promise<void> {
   while (cascade.active > 0) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -120,6 +127,16 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     ...(reportCacheState ? { reportCacheState } : {}),
     ...(options.random ? { random: options.random } : {}),
   });
+  const overloadDelayMs = options.overloadDelayMs ?? DEFAULT_OVERLOAD_DELAY_MS;
+  const overload = overloadDelayMs > 0 ? new OverloadGuard({ maxDelayMs: overloadDelayMs }) : undefined;
+  const stopDelaySampler = overload
+    ? startLoopDelaySampler((delayMs) => {
+        const before = overload.shedFraction;
+        overload.observe(delayMs);
+        if (before === 0 && overload.shedFraction > 0) logger.warn('router overloaded; refusing a share of new requests with 429', { eventLoopDelayMs: Number(delayMs.toFixed(1)), limitMs: overloadDelayMs });
+        else if (before > 0 && overload.shedFraction === 0) logger.info('router keeps up again; admitting every request', { eventLoopDelayMs: Number(delayMs.toFixed(1)) });
+      })
+    : () => undefined;
   metrics.setSources({
     cache: () => router.cache.stats(),
     canary: () => {
@@ -129,6 +146,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     breaker: (role) => router.current.breakers[role].state(),
     inFlight: (role) => load.variant(role).inFlight,
     cpuUtilization: (role) => load.variant(role).cpuUtilization,
+    ...(overload ? { overloadShedFraction: () => overload.shedFraction } : {}),
   });
   podCpu?.start();
 
@@ -172,6 +190,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     ready: () => !draining,
     load: () => load.snapshot(),
     podCpuSignal: () => podCpu?.state ?? (podCpu ? 'pending' : 'off (not in a cluster)'),
+    ...(overload ? { overload } : {}),
   });
   const admin = createAdminServer({ router, logger, reload, ...(options.adminToken ? { adminToken: options.adminToken } : {}) });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
@@ -180,6 +199,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   try {
     await admin.listen({ host: adminHost, port: options.adminPort ?? 0 });
   } catch (error) {
+    stopDelaySampler();
     await app.close();
     throw error;
   }
@@ -209,6 +229,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
         }
         clearInterval(prober);
         clearInterval(purger);
+        stopDelaySampler();
         stopScraper();
         podCpu?.stop();
         if (interval > 0) unwatchFile(options.configPath);

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger, errorMessage } from '../common/logger.js';
 import { seededRandom } from '../common/random.js';
-import { startRouterApp } from './app.js';
+import { DEFAULT_OVERLOAD_DELAY_MS, startRouterApp } from './app.js';
 
 const USAGE = `Usage: router-sidecar --config <router.json> [options]
   --config <file>            router configuration (env ROUTER_CONFIG)
@@ -19,6 +19,10 @@ const USAGE = `Usage: router-sidecar --config <router.json> [options]
                              otherwise waits 4x the variant's p99 within the SLA (env ATTEMPT_TIMEOUT_FLOOR_MS;
                              default 20)
   --body-limit-bytes <n>     largest request body (env BODY_LIMIT_BYTES; default 4194304)
+  --overload-delay-ms <n>    while the router's event loop runs this many ms late on average (100 ms windows,
+                             two in a row), it refuses a growing share of new requests with 429 + Retry-After
+                             instead of letting every request queue past its deadline; 0 = off
+                             (env OVERLOAD_DELAY_MS; default 10)
   --watch-interval-ms <n>    how often the config file is checked for changes, 0 = never (env WATCH_INTERVAL_MS; default 1000)
   --seed <n>                 seed the router's sampling (which cache hits the drift agent checks) so runs
                              repeat exactly (env ROUTER_SEED; default: unseeded)
@@ -54,6 +58,7 @@ async function main(): Promise<void> {
         'attempt-timeout-floor-ms': { type: 'string' },
         'body-limit-bytes': { type: 'string' },
         'watch-interval-ms': { type: 'string' },
+        'overload-delay-ms': { type: 'string' },
         kubeconfig: { type: 'string' },
         'pod-cpu-interval-ms': { type: 'string' },
         seed: { type: 'string' },
@@ -84,6 +89,7 @@ async function main(): Promise<void> {
       attemptTimeoutFloorMs: integer(values['attempt-timeout-floor-ms'] ?? process.env.ATTEMPT_TIMEOUT_FLOOR_MS, '--attempt-timeout-floor-ms (or ATTEMPT_TIMEOUT_FLOOR_MS)', 20, 1),
       bodyLimitBytes: integer(values['body-limit-bytes'] ?? process.env.BODY_LIMIT_BYTES, '--body-limit-bytes (or BODY_LIMIT_BYTES)', 4 * 1024 * 1024, 1024),
       podCpuIntervalMs: integer(values['pod-cpu-interval-ms'] ?? process.env.POD_CPU_INTERVAL_MS, '--pod-cpu-interval-ms (or POD_CPU_INTERVAL_MS)', 15_000, 100),
+      overloadDelayMs: integer(values['overload-delay-ms'] ?? process.env.OVERLOAD_DELAY_MS, '--overload-delay-ms (or OVERLOAD_DELAY_MS)', DEFAULT_OVERLOAD_DELAY_MS, 0),
       watchIntervalMs: integer(values['watch-interval-ms'] ?? process.env.WATCH_INTERVAL_MS, '--watch-interval-ms (or WATCH_INTERVAL_MS)', 1000, 0),
       ...(modelsRoot ? { modelsRoot } : {}),
       ...(seedText !== undefined ? { random: seededRandom(integer(seedText, '--seed (or ROUTER_SEED)', 0, 0)).next } : {}),

@@ -20,6 +20,8 @@ export interface ScrapeSources {
   inFlight(role: Role): number;
   /** Pod CPU over capacity from metrics.k8s.io; undefined while the signal is missing. */
   cpuUtilization?(role: Role): number | undefined;
+  /** The share of requests the overload guard refuses now (absent when the guard is off). */
+  overloadShedFraction?(): number;
 }
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -35,6 +37,7 @@ export interface RouterMetrics {
   policyDecisions: Counter<'variant' | 'reason'>;
   escalations: Counter<'from' | 'to'>;
   inRouterAnswers: Counter<'variant'>;
+  overloadShed: Counter<string>;
   configReloads: Counter<'result'>;
   podMetricsPolls: Counter<'result'>;
   setSources(sources: ScrapeSources): void;
@@ -148,6 +151,14 @@ export function createRouterMetrics(): RouterMetrics {
     },
   });
   new Gauge({
+    name: 'inference_cascade_router_overload_shed_ratio',
+    help: 'Share of new requests the router refuses because it is overloaded (0 when it keeps up or the guard is off).',
+    registers,
+    collect() {
+      this.set(sources?.overloadShedFraction?.() ?? 0);
+    },
+  });
+  new Gauge({
     name: 'inference_cascade_router_upstream_in_flight',
     help: 'Requests the router has in flight at each variant.',
     labelNames: ['variant'],
@@ -214,6 +225,11 @@ export function createRouterMetrics(): RouterMetrics {
       name: 'inference_cascade_router_in_router_answers_total',
       help: "Fresh answers computed by the router's own copy of a variant's model instead of forwarding (policy.distilledInRouter), by variant.",
       labelNames: ['variant'],
+      registers,
+    }),
+    overloadShed: new Counter({
+      name: 'inference_cascade_router_overload_shed_total',
+      help: 'Requests refused with 429 because the router itself was overloaded (its event loop running late).',
       registers,
     }),
     configReloads: new Counter({

@@ -1,7 +1,7 @@
 // The router's inference port on fastify: the prototype's POST /predict, OIP v2 infer on the
 // cascade's model name, health and readiness, /metrics and a read-only /status. Admin endpoints
 // are on their own port (admin-server.ts), never here.
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { installJsonHandling, JSON_SERVER_OPTIONS, RequestError, RETRY_AFTER_SECONDS } from '../common/http-json.js';
 import type { Logger } from '../common/logger.js';
 import { ROLES } from '../crds/types.js';
@@ -10,6 +10,7 @@ import { parsePredictRequest } from '../variant-server/predict.js';
 import { toRows } from '../variant-server/tensors.js';
 import { RoutingError } from './forwarding/forwarder.js';
 import { parseHints } from './hints.js';
+import type { OverloadGuard } from './load/overload-guard.js';
 import type { RouterMetrics } from './metrics.js';
 import type { RouteResult, Router } from './router.js';
 
@@ -23,6 +24,8 @@ export interface RouterServerOptions {
   podCpuSignal?: () => string;
   /** Per-variant load as the policy sees it, for /status. */
   load: () => unknown;
+  /** Refuses a share of inference requests (429) while the router's own event loop runs late. */
+  overload?: OverloadGuard;
 }
 
 export function createRouterServer(options: RouterServerOptions): FastifyInstance {
@@ -61,7 +64,18 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     }
   };
 
-  app.post('/predict', async (request, reply) => {
+  // Before the body is read or parsed, and replied to directly rather than through the error
+  // handler: a refused request should cost as little as possible (measured here: about 50 us of
+  // CPU, against 80 us when thrown, and 250 to 300 us to serve one).
+  const admit = async (_request: FastifyRequest, reply: FastifyReply) => {
+    const guard = options.overload;
+    if (!guard || guard.admit()) return;
+    metrics.overloadShed.inc();
+    record(undefined, 429, 'none');
+    return reply.code(429).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: guard.reason() });
+  };
+
+  app.post('/predict', { onRequest: admit }, async (request, reply) => {
     const parsed = parsePredictRequest(request.body, router.config.inputDim);
     const result = await routeOrExplain(parsed.data, parsed.rows, request);
     reply.header('x-cascade-variant', result.role);
@@ -85,8 +99,8 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     const response = formatInferResponse(spec, parsed, { probabilities: result.probabilities, logits: result.probabilities });
     return { ...response, parameters: { variant: result.role, cache_hit: result.cacheHit, in_router: result.inRouter, latency_ms: Math.round(result.latencyMs * 1000) / 1000 } };
   };
-  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', infer);
-  app.post<{ Params: { name: string } }>('/v2/models/:name/versions/1/infer', infer);
+  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', { onRequest: admit }, infer);
+  app.post<{ Params: { name: string } }>('/v2/models/:name/versions/1/infer', { onRequest: admit }, infer);
 
   app.get('/v2/models/:name', async (request: FastifyRequest<{ Params: { name: string } }>) => {
     const spec = endpointSpec();
