@@ -35,6 +35,16 @@ export function clientCpuMicros(since?: NodeJS.CpuUsage): number {
   return usage.user + usage.system;
 }
 
+/** Waits until none of `pids` uses more than 10% of a core (the previous run's backlog is gone). */
+export async function settleCpu(pids: number[], maxMs = 5000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline) {
+    const before = pids.map(cpuMicros);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    if (pids.every((pid, i) => cpuMicros(pid) - before[i]! < 25_000)) return;
+  }
+}
+
 /** CPU microseconds each process spends from now until the returned function is called. */
 export function startCpuMeter(variantPid: number, forwarderPid: number | undefined): () => { variant: number; forwarder: number | undefined; client: number } {
   const variantBefore = cpuMicros(variantPid);

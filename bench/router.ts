@@ -29,7 +29,7 @@ import { ROOT } from '../scripts/cluster/paths.js';
 import { freePort, MODELS_ROOT, spawnNode, startLocalCascade, waitReady, type LocalCascade } from '../scripts/standalone/local-cascade.js';
 import { metricValue } from '../test/support/operator.js';
 import { sessionStream } from '../training/data/sessions32.js';
-import { closedLoop, cpuMicros, openLoop, percentile, sorted, startCpuMeter, target, timedJson, type Target } from './router-load.js';
+import { closedLoop, openLoop, percentile, settleCpu, sorted, startCpuMeter, target, timedJson, type Target } from './router-load.js';
 import { summarizeUs, timePolicy } from './router-policy.js';
 
 const { values } = parseArgs({
@@ -61,7 +61,10 @@ const layout = values.layout;
 const TARGETS = { addedP99MsAt500: 1, throughputRatio: 0.6, policyDecisionUsP99: 50, cacheHitSpeedup: 5 };
 const ROUTED_ROLE: Role = 'distilled';
 const CACHE_ROLE: Role = 'full';
+/** The sample cascade's sla.p99LatencyMs. */
+const SLA_P99_MS = 40;
 const round = (n: number, digits = 3): number => Number(n.toFixed(digits));
+const pctText = (share: number): string => `${(share * 100).toFixed(1)}%`;
 
 // ---- pinning ----
 const tasksetOk = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
@@ -124,6 +127,8 @@ interface RouterCounters {
   served: number;
   servedByRouted: number;
   notServed: number;
+  /** Refused at the door by the overload guard (429). */
+  refusedOverloaded: number;
   attempts: Map<string, number>;
   /** Requests the routed variant itself took more than 10 ms to answer (its own histogram). */
   variantOver10ms: number;
@@ -146,6 +151,7 @@ async function routerCounters(routerUrl: string, variantUrl: string): Promise<Ro
     served: metricValue(text, requests, { code: '200' }),
     servedByRouted: metricValue(text, requests, { variant: ROUTED_ROLE, code: '200' }),
     notServed: metricValue(text, requests, { variant: 'none' }),
+    refusedOverloaded: metricValue(text, 'inference_cascade_router_overload_shed_total'),
     attempts,
     variantOver10ms: metricValue(variantText, `${histogram}_count`, { endpoint: 'infer' }) - metricValue(variantText, `${histogram}_bucket`, { endpoint: 'infer', le: '0.01' }),
     routerLoopLagMaxMs: metricValue(text, 'inference_cascade_router_nodejs_eventloop_lag_max_seconds') * 1000,
@@ -163,21 +169,12 @@ function counterDelta(after: RouterCounters, before: RouterCounters) {
   return {
     served_by_other_variant: after.served - after.servedByRouted - (before.served - before.servedByRouted),
     not_served: after.notServed - before.notServed,
+    refused_overloaded: after.refusedOverloaded - before.refusedOverloaded,
     upstream_timeouts: timeouts,
     variant_requests_over_10ms: after.variantOver10ms - before.variantOver10ms,
     event_loop_delay_max_ms: { router: round(after.routerLoopLagMaxMs, 1), variant: round(after.variantLoopLagMaxMs, 1) },
     attempts,
   };
-}
-
-/** Waits until none of `pids` uses more than 10% of a core (the previous run's backlog is gone). */
-async function settleCpu(pids: number[], maxMs = 5000): Promise<void> {
-  const deadline = performance.now() + maxMs;
-  while (performance.now() < deadline) {
-    const before = pids.map(cpuMicros);
-    await sleep(250);
-    if (pids.every((pid, i) => cpuMicros(pid) - before[i]! < 25_000)) return;
-  }
 }
 
 /** Waits (sending probes) until the routed variant's breaker is closed, so a run starts clean. */
@@ -205,6 +202,8 @@ interface LatencyRun {
   p50_ms: number;
   p99_ms: number;
   max_ms: number;
+  /** Answered (200) within the sample cascade's 40 ms p99 budget: the answers a client could use. */
+  within_sla: number;
   forwarder_cpu_us_per_request: number | null;
   variant_cpu_us_per_request: number;
   client_cpu_us_per_request: number;
@@ -249,6 +248,7 @@ async function latencyRun(p: Path, rate: number, order: number, variant: Variant
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
     max_ms: round(latencies[latencies.length - 1] ?? NaN),
+    within_sla: result.latenciesMs.filter((ms) => ms <= SLA_P99_MS).length,
     forwarder_cpu_us_per_request: forwarderCpu === undefined ? null : round(forwarderCpu / served, 1),
     variant_cpu_us_per_request: round(variantCpu / served, 1),
     client_cpu_us_per_request: round(clientCpu / served, 1),
@@ -261,10 +261,11 @@ async function latencyRun(p: Path, rate: number, order: number, variant: Variant
 function routerTotals(runs: { router?: ReturnType<typeof counterDelta> }[]) {
   const deltas = runs.flatMap((r) => (r.router ? [r.router] : []));
   if (deltas.length === 0) return undefined;
-  const sum = (key: 'served_by_other_variant' | 'not_served' | 'upstream_timeouts' | 'variant_requests_over_10ms') => deltas.reduce((s, d) => s + d[key], 0);
+  const sum = (key: 'served_by_other_variant' | 'not_served' | 'refused_overloaded' | 'upstream_timeouts' | 'variant_requests_over_10ms') => deltas.reduce((s, d) => s + d[key], 0);
   return {
     served_by_other_variant: sum('served_by_other_variant'),
     not_served: sum('not_served'),
+    refused_overloaded: sum('refused_overloaded'),
     upstream_timeouts: sum('upstream_timeouts'),
     variant_requests_over_10ms: sum('variant_requests_over_10ms'),
   };
@@ -284,6 +285,7 @@ function latencySummary(runs: LatencyRun[]) {
     variant_cpu_us_per_request: weighted('variant_cpu_us_per_request'),
     late_sends: runs.reduce((s, r) => s + r.late, 0),
     failed: runs.reduce((s, r) => s + r.failed, 0),
+    within_sla_share: round(runs.reduce((s, r) => s + r.within_sla, 0) / Math.max(1, runs.reduce((s, r) => s + r.scheduled, 0))),
     ...(routerTotals(runs) ? { router_side: routerTotals(runs) } : {}),
     all,
   };
@@ -572,7 +574,7 @@ try {
       const run = await latencyRun(p, rate, i, upstream);
       latencyRuns.push(run);
       say(
-        `1/4 ${rate}/s ${p.t.name.padEnd(10)} run ${i + 1}/${order.length}: p50 ${run.p50_ms} ms, p99 ${run.p99_ms} ms, ${run.completed}/${run.scheduled} ok, ${run.late} late, ${run.failed} failed` +
+        `1/4 ${rate}/s ${p.t.name.padEnd(10)} run ${i + 1}/${order.length}: p50 ${run.p50_ms} ms, p99 ${run.p99_ms} ms, ${run.completed}/${run.scheduled} ok (${run.within_sla} within ${SLA_P99_MS} ms), ${run.late} late, ${run.failed} failed${run.router?.refused_overloaded ? ` (${run.router.refused_overloaded} refused as overloaded)` : ''}` +
           `${run.forwarder_cpu_us_per_request !== null ? `, forwarder CPU ${run.forwarder_cpu_us_per_request} us/req` : ''}, variant CPU ${run.variant_cpu_us_per_request} us/req` +
           `${run.router && (run.router.served_by_other_variant || run.router.upstream_timeouts) ? `; router: ${run.router.upstream_timeouts} upstream timeouts (variant itself > 10 ms: ${run.router.variant_requests_over_10ms}), ${run.router.served_by_other_variant} served by a fallback variant` : ''}`,
       );
@@ -707,7 +709,8 @@ try {
       return (
         `  open loop ${a.rate}/s: added p50 ${a.p50} ms, p99 ${a.p99} ms (router ${a.router.p50} / ${a.router.p99}, direct ${a.direct.p50} / ${a.direct.p99}); ` +
         `${clean ? `in the ${clean.runs} of ${routerRunsPerRate} router runs without fallbacks added p99 ${clean.p99} ms` : 'every router run had fallbacks'}; bare proxy added p99 ${a.bare_proxy_added.p99} ms; ` +
-        `router CPU ${a.router.forwarder_cpu_us_per_request} us/req; late sends ${a.router.late_sends + a.direct.late_sends}, failed ${a.router.failed + a.direct.failed}, router fallbacks ${a.router.router_side?.served_by_other_variant ?? 0}`
+        `router CPU ${a.router.forwarder_cpu_us_per_request} us/req; late sends ${a.router.late_sends + a.direct.late_sends}, failed ${a.router.failed + a.direct.failed}, router fallbacks ${a.router.router_side?.served_by_other_variant ?? 0}, refused as overloaded ${a.router.router_side?.refused_overloaded ?? 0}; ` +
+        `answered within ${SLA_P99_MS} ms: router ${pctText(a.router.within_sla_share)}, bare proxy ${pctText(a.bare_proxy.within_sla_share)}, direct ${pctText(a.direct.within_sla_share)}`
       );
     }),
     ...(['router', 'bare_proxy', 'direct'] as const).map(
