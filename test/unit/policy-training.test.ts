@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { ROLES, type Role } from '../../crds/types.js';
 import { seededRandom } from '../../common/random.js';
 import { cascadeOutcome, oracleRole, tuneCascadeThreshold } from '../../training/policy/baselines.js';
+import { selectionCeiling } from '../../training/policy/ceiling.js';
 import { beatsAtEqualLatency, summarizeRun } from '../../training/policy/compare.js';
 import { parsePolicyConfig, PolicyConfigError } from '../../training/policy/config.js';
 import { featureMask, relativeCosts } from '../../training/policy/environment.js';
@@ -91,6 +92,28 @@ function traceOf(correct: Record<Role, boolean[]>, confidence?: Partial<Record<R
 }
 
 const COSTS: Record<Role, number> = { quantized: 0.6, pruned: 0.5, distilled: 0.4, full: 1 };
+
+describe('selection ceiling', () => {
+  it('scores each static route, the estimator\'s picks, a majority vote and the oracle on a known trace', () => {
+    const trace = traceOf({
+      quantized: [true, false, false, false],
+      pruned: [true, true, false, false],
+      distilled: [false, false, true, false],
+      full: [true, true, false, false],
+    });
+    // Per row, the estimator's probability of being right for quantized, pruned, distilled, full.
+    const predicted = [0.9, 0.8, 0.1, 0.7, 0.2, 0.3, 0.9, 0.4, 0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1, 0.9];
+    const ceiling = selectionCeiling(trace, predicted);
+    assert.deepEqual(ceiling.variants, { quantized: 0.25, pruned: 0.5, distilled: 0.25, full: 0.5 });
+    assert.deepEqual(ceiling.best_variant, { role: 'pruned', accuracy: 0.5 });
+    // Row 0 to quantized (right), row 1 to distilled (wrong), row 2 a tie: quantized (wrong), row 3 to full (wrong).
+    assert.deepEqual(ceiling.estimator_choice, { accuracy: 0.25, shares: { quantized: 0.5, pruned: 0, distilled: 0.25, full: 0.25 } });
+    // Row 0: 3 of 4 right; row 1: a 2-2 tie, full's answer (right); row 2: 1 of 4; row 3: none.
+    assert.equal(ceiling.majority_vote, 0.5);
+    assert.equal(ceiling.oracle, 0.75);
+    assert.throws(() => selectionCeiling(trace, predicted.slice(1)), /predicted must hold 4 probabilities per row \(16\), got 15/);
+  });
+});
 
 describe('baselines', () => {
   it('the oracle picks the cheapest role that is right, the cheapest of all when none is', () => {

@@ -17,6 +17,7 @@ import { seededRandom, shuffledIndices } from '../../common/random.js';
 import { loadPolicyConfig, type PolicyConfig } from './config.js';
 import { trainCostSensitive } from './cost-sensitive.js';
 import { buildEnvironment, featureMask, type Environment, type EpisodeSpec, type FeatureGroup } from './environment.js';
+import { selectionCeiling } from './ceiling.js';
 import { calibration, predictCorrectness, trainEstimator } from './estimator.js';
 import { buildMlpGraph } from './mlp-graph.js';
 import type { Mlp } from './nn.js';
@@ -31,6 +32,7 @@ import { POLICY_INPUT, POLICY_OUTPUT } from '../../router-sidecar/policy/policy-
 import { ESTIMATOR_INPUT, ESTIMATOR_OUTPUT } from '../../router-sidecar/policy/estimator-model.js';
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
+const pct = (share: number) => `${(share * 100).toFixed(2)}%`;
 
 /** Converged: every later validation within 10% of the plateau (the mean of the last three) of the penalised validation cost. */
 export const CONVERGENCE = { tolerance: 0.1, tail: 3 } as const;
@@ -102,6 +104,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       return [role, c];
     }),
   );
+  const ceiling = selectionCeiling(traces.heldout.rows, heldoutP);
+  log(`held-out selection ceiling: best static route ${ceiling.best_variant.role} ${pct(ceiling.best_variant.accuracy)}, the estimator's pick per request ${pct(ceiling.estimator_choice.accuracy)}, majority vote of all four ${pct(ceiling.majority_vote)}, oracle ${pct(ceiling.oracle)}`);
   for (const role of ROLES) log(`estimator ${role}: held-out ECE ${estimatorCalibration[role]!.ece.toFixed(4)}, AUC ${estimatorCalibration[role]!.auc.toFixed(3)}, Brier ${estimatorCalibration[role]!.brier.toFixed(4)}`);
 
   const env = buildEnvironment(trace, serviceModel(traces.train.service, config.distilledInRouter), estimator.model, signals);
@@ -155,6 +159,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     service_model: { cores: env.model.cores, client_cpu_ms: env.model.clientCpuMs, router_cpu_ms: env.model.routerCpuMs, variant_cpu_ms: Object.fromEntries(ROLES.map((role) => [role, env.model.variants[role].cpuMs])), distilled_in_router_cpu_ms: env.model.distilledInRouterCpuMs ?? null, relative_cost: env.costs },
     targets,
     estimator: { settings: config.estimator, validation_loss: estimator.validationLoss, heldout_calibration: estimatorCalibration },
+    selection_ceiling: ceiling,
     ppo: { seconds: ppoSeconds, convergence_epochs: convergedAt, convergence_rule: 'first validation after which every later one is within 10% of the mean of the last three (penalised validation cost)', history: ppo.history },
     cost_sensitive: { seconds: cscSeconds, epochs_per_fit: config.costSensitive.epochs, fits: csc.search.length, correctness_weight: csc.correctnessWeight, search: csc.search },
     contenders: contenders.map((c) => ({ name: c.name, validation: c.validation })),
