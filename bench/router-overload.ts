@@ -1,7 +1,7 @@
 // npm run bench:router-overload [-- --rates 1500,2500,3500 --seconds 4 --repeats 2]
 // What the router's overload guard (router-sidecar/load/overload-guard.ts) buys when more traffic
 // arrives than the router's core carries. Two routers on the same four variant servers, one with
-// the guard (the default, --overload-delay-ms 10) and one without (--overload-delay-ms 0), take
+// the guard (--overload-delay-ms 10) and one without (--overload-delay-ms 0, the default), take
 // the same open-loop traffic in interleaved runs (A B B A per rate). Per run: answers, answers
 // within the sample cascade's 40 ms p99 budget (what a client can use), requests refused with 429,
 // other failures, latency of the answers, and the router's CPU per request.
@@ -152,7 +152,7 @@ try {
   });
   const report = {
     generated_at: new Date().toISOString(),
-    what: `two routers (static -> distilled, cache off) on the same four variant servers; guarded: --overload-delay-ms ${GUARD_DELAY_MS} (the default); unguarded: --overload-delay-ms 0; open loop, ${measuredMs / 1000} s per run, runs interleaved (A B B A); within SLA = answered 200 within ${SLA_P99_MS} ms of the scheduled send`,
+    what: `two routers (static -> distilled, cache off) on the same four variant servers; guarded: --overload-delay-ms ${GUARD_DELAY_MS}; unguarded: --overload-delay-ms 0 (the default); open loop, ${measuredMs / 1000} s per run, runs interleaved (A B B A); within SLA = answered 200 within ${SLA_P99_MS} ms of the scheduled send`,
     setup: { pinning: 'generator on core 0; routers and variant servers on core 1', cpus: os.cpus().length, load_average_at_end: os.loadavg().map((l) => round(l, 2)) },
     by_rate: byRate,
     runs,

@@ -22,7 +22,7 @@ const USAGE = `Usage: router-sidecar --config <router.json> [options]
   --overload-delay-ms <n>    while the router's event loop runs this many ms late on average (100 ms windows,
                              two in a row), it refuses a growing share of new requests with 429 + Retry-After
                              instead of letting every request queue past its deadline; 0 = off
-                             (env OVERLOAD_DELAY_MS; default 10)
+                             (env OVERLOAD_DELAY_MS; default 0: off; 10 is the measured setting)
   --watch-interval-ms <n>    how often the config file is checked for changes, 0 = never (env WATCH_INTERVAL_MS; default 1000)
   --seed <n>                 seed the router's sampling (which cache hits the drift agent checks) so runs
                              repeat exactly (env ROUTER_SEED; default: unseeded)
