@@ -105,7 +105,8 @@ describe('dashboards and alerting rules against the real /metrics', function () 
   it('passes promtool check rules and the rules\' unit tests', () => {
     const check = promtool(['check', 'rules', RULES]);
     assert.equal(check.status, 0, check.output);
-    assert.match(check.output, /SUCCESS: 5 rules found/);
+    const rules = (readFileSync(RULES, 'utf8').match(/^\s*- alert: /gm) ?? []).length;
+    assert.match(check.output, new RegExp(`SUCCESS: ${rules} rules found`));
     const unit = promtool(['test', 'rules', 'alerts.test.yaml']);
     assert.equal(unit.status, 0, unit.output);
   });
