@@ -152,7 +152,7 @@ try {
   });
   const report = {
     generated_at: new Date().toISOString(),
-    what: `two routers (static -> distilled, cache off) on the same four variant servers; guarded: --overload-delay-ms ${GUARD_DELAY_MS}; unguarded: --overload-delay-ms 0 (the default); open loop, ${measuredMs / 1000} s per run, runs interleaved (A B B A); within SLA = answered 200 within ${SLA_P99_MS} ms of the scheduled send`,
+    what: `two routers (static -> distilled, cache off) on the same four variant servers; guarded: --overload-delay-ms ${GUARD_DELAY_MS}; unguarded: --overload-delay-ms 0 (the default); open loop, ${measuredMs / 1000} s per run, runs interleaved (A B B A); within SLA = answered 200 within ${SLA_P99_MS} ms of its dispatch (the generator sends on schedule; late sends are counted per run)`,
     setup: { pinning: 'generator on core 0; routers and variant servers on core 1', cpus: os.cpus().length, load_average_at_end: os.loadavg().map((l) => round(l, 2)) },
     by_rate: byRate,
     runs,
