@@ -60,6 +60,8 @@ export interface PolicySpec {
 
 export interface RouterSpec {
   replicas: number;
+  /** The router's --overload-delay-ms: 0 turns its overload guard off (the default). */
+  overloadDelayMs?: number;
   policy: PolicySpec;
   sla: SlaSpec;
 }

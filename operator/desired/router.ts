@@ -82,7 +82,12 @@ export function routerDeployment(cascade: InferenceCascade, options: BuildOption
           containers: [{
             name: 'router',
             image: options.routerImage,
-            args: [`--config=${CONFIG_MOUNT}/${ROUTER_CONFIG_FILE}`, `--port=${options.httpPort}`, `--shutdown-delay-ms=${SHUTDOWN_DELAY_MS}`],
+            args: [
+              `--config=${CONFIG_MOUNT}/${ROUTER_CONFIG_FILE}`,
+              `--port=${options.httpPort}`,
+              `--shutdown-delay-ms=${SHUTDOWN_DELAY_MS}`,
+              ...(cascade.spec.router.overloadDelayMs ? [`--overload-delay-ms=${cascade.spec.router.overloadDelayMs}`] : []),
+            ],
             ports: [{ name: 'http', containerPort: options.httpPort, protocol: 'TCP' }],
             readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
             livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },

@@ -105,6 +105,12 @@ describe('InferenceCascade CRD validation (real API server)', function () {
       drift: { metric: 'cosine', threshold: 0.15, sampleRate: 0.05, mode: 'enforce' },
     });
     assert.deepEqual(stored.spec.router.sla, { p99LatencyMs: 40, minAccuracy: 0.97 });
+    assert.equal(stored.spec.router.overloadDelayMs, 0, 'the router overload guard is off unless asked for');
+  });
+
+  it('refuses an overload guard limit below 0 or above 10 s', () => {
+    rejects('negative-overload', (spec) => { spec.router.overloadDelayMs = -1; }, 'spec.router.overloadDelayMs: Invalid value', 'should be greater than or equal to 0');
+    rejects('huge-overload', (spec) => { spec.router.overloadDelayMs = 10001; }, 'spec.router.overloadDelayMs: Invalid value', 'should be less than or equal to 10000');
   });
 
   it('refuses two variants with the same role', () => {

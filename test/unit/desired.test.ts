@@ -127,6 +127,13 @@ describe('desiredChildren', () => {
       for (const d of deployments(children)) assert.equal(d.spec.template.metadata.labels[MANAGED_BY], FIELD_MANAGER, d.metadata.name);
     });
 
+    it('turns the router\'s overload guard on only when spec.router.overloadDelayMs is set', () => {
+      const routerArgs = (cascade: InferenceCascade) => (find<Deployment>(build(cascade), 'Deployment', ROUTER).spec.template.spec.containers[0] as Container & { args: string[] }).args;
+      assert.ok(!routerArgs(sampleCascade()).some((a) => a.startsWith('--overload-delay-ms')), 'off by default');
+      assert.ok(!routerArgs(sampleCascade((c) => { c.spec.router.overloadDelayMs = 0; })).some((a) => a.startsWith('--overload-delay-ms')));
+      assert.ok(routerArgs(sampleCascade((c) => { c.spec.router.overloadDelayMs = 10; })).includes('--overload-delay-ms=10'));
+    });
+
     it('copies variant replicas and router replicas from the spec', () => {
       const replicas = Object.fromEntries(deployments(children).map((d) => [d.metadata.name, d.spec.replicas]));
       assert.deepEqual(replicas, {
