@@ -148,6 +148,7 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
       retry_budget: cascade.retryBudget.stats(),
       load: options.load(),
       pod_cpu_signal: options.podCpuSignal?.() ?? 'off',
+      overload_guard: options.overload ? { limit_ms: options.overload.maxDelayMs, shed_fraction: options.overload.shedFraction } : 'off',
       local_heads: Object.keys(cascade.heads),
       ...samples,
     };

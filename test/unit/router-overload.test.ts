@@ -113,6 +113,9 @@ describe('router under overload over HTTP', () => {
       const refused = await app.inject({ method: 'POST', url: `/v2/models/${fake.router.config.cascade.name}/infer`, payload: {} });
       assert.equal(refused.statusCode, 429);
       for (let i = 0; i < 4; i++) assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+      const status = await app.inject({ method: 'GET', url: '/status' });
+      assert.equal(status.statusCode, 200);
+      assert.deepEqual(status.json<{ overload_guard: unknown }>().overload_guard, { limit_ms: 25, shed_fraction: 0.5 });
       const text = await fake.metrics.registry.metrics();
       assert.equal(metricValue(text, 'inference_cascade_router_overload_shed_total'), 6);
       assert.equal(metricValue(text, 'inference_cascade_router_requests_total', { code: '429' }), 6);
