@@ -6,7 +6,7 @@
 // whatever the cost), beside a majority vote of all four answers (which needs every variant run on
 // every request, so no router that picks one gets it) and the oracle (which sees the label).
 import { ROLES, type Role } from '../../crds/types.js';
-import { isCorrect, rowsOf, type TraceRows } from './trace.js';
+import { accuracyOf, isCorrect, rowsOf, type TraceRows } from './trace.js';
 
 export interface SelectionCeiling {
   rows: number;
@@ -27,7 +27,6 @@ export function selectionCeiling(trace: TraceRows, predicted: ArrayLike<number>)
   if (predicted.length !== n * ROLES.length) {
     throw new RangeError(`predicted must hold ${ROLES.length} probabilities per row (${n * ROLES.length}), got ${predicted.length}`);
   }
-  const right = Object.fromEntries(ROLES.map((role) => [role, 0])) as Record<Role, number>;
   const chosen = Object.fromEntries(ROLES.map((role) => [role, 0])) as Record<Role, number>;
   let choiceRight = 0;
   let voteRight = 0;
@@ -43,10 +42,7 @@ export function selectionCeiling(trace: TraceRows, predicted: ArrayLike<number>)
     for (const r of ROLES) {
       const answer = trace.answers[r].predictions[i]!;
       votes.set(answer, (votes.get(answer) ?? 0) + 1);
-      if (isCorrect(trace, r, i)) {
-        right[r] += 1;
-        any = true;
-      }
+      if (isCorrect(trace, r, i)) any = true;
     }
     if (any) oracleRight += 1;
     const most = Math.max(...votes.values());
@@ -55,7 +51,7 @@ export function selectionCeiling(trace: TraceRows, predicted: ArrayLike<number>)
     if (vote === trace.labels[i]) voteRight += 1;
   }
   const share = (count: number) => count / Math.max(1, n);
-  const variants = Object.fromEntries(ROLES.map((role) => [role, share(right[role])])) as Record<Role, number>;
+  const variants = Object.fromEntries(ROLES.map((role) => [role, accuracyOf(trace, role)])) as Record<Role, number>;
   const best = ROLES.reduce((a, b) => (variants[b] > variants[a] ? b : a));
   return {
     rows: n,
