@@ -35,6 +35,13 @@ export function clientCpuMicros(since?: NodeJS.CpuUsage): number {
   return usage.user + usage.system;
 }
 
+/** A command-line number that must be positive; the error names the flag. */
+export function positive(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got "${value}"`);
+  return n;
+}
+
 /** Waits until none of `pids` uses more than 10% of a core (the previous run's backlog is gone). */
 export async function settleCpu(pids: number[], maxMs = 5000): Promise<void> {
   const deadline = performance.now() + maxMs;

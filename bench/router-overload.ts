@@ -18,7 +18,7 @@ import { ROOT } from '../scripts/cluster/paths.js';
 import { freePort, MODELS_ROOT, spawnNode, startLocalCascade, waitReady } from '../scripts/standalone/local-cascade.js';
 import { metricValue } from '../test/support/operator.js';
 import { sessionStream } from '../training/data/sessions32.js';
-import { closedLoop, cpuMicros, openLoop, percentile, settleCpu, sorted, target, type Target } from './router-load.js';
+import { closedLoop, cpuMicros, openLoop, percentile, positive, settleCpu, sorted, target, type Target } from './router-load.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,11 +27,6 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '2' },
   },
 });
-const positive = (flag: string, value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got "${value}"`);
-  return n;
-};
 const rates = values.rates.split(',').map((r) => positive('rates', r));
 const measuredMs = positive('seconds', values.seconds) * 1000;
 const repeats = positive('repeats', values.repeats);

@@ -29,7 +29,7 @@ import { ROOT } from '../scripts/cluster/paths.js';
 import { freePort, MODELS_ROOT, spawnNode, startLocalCascade, waitReady, type LocalCascade } from '../scripts/standalone/local-cascade.js';
 import { metricValue } from '../test/support/operator.js';
 import { sessionStream } from '../training/data/sessions32.js';
-import { closedLoop, openLoop, percentile, settleCpu, sorted, startCpuMeter, target, timedJson, type Target } from './router-load.js';
+import { closedLoop, openLoop, percentile, positive, settleCpu, sorted, startCpuMeter, target, timedJson, type Target } from './router-load.js';
 import { summarizeUs, timePolicy } from './router-policy.js';
 
 const { values } = parseArgs({
@@ -44,11 +44,6 @@ const { values } = parseArgs({
 });
 const say = (message: string): void => {
   process.stderr.write(`[bench:router] ${message}\n`);
-};
-const positive = (flag: string, value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got "${value}"`);
-  return n;
 };
 const measuredMs = positive('seconds', values.seconds) * 1000;
 const warmupMs = Number(values.warmup) * 1000;
