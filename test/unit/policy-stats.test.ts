@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { seededRandom } from '../../common/random.js';
 import {
-  bootstrapCi, bootstrapCiPaired, bootstrapMeanDifferenceCi, bootstrapRatioCi, chiSquareSurvival, logGamma, mcnemar, mean,
+  bootstrapCi, bootstrapCiPaired, bootstrapMeanDifferenceCi, bootstrapRatioCi, chiSquareSurvival, logGamma, mcnemar, mcnemarFromCounts, mean,
   normalCdf, pairedTTest, percentileStatistic, regularizedIncompleteBeta, sampleStd, studentTCdf, studentTTwoSided,
   wilcoxonSignedRank,
 } from '../../training/policy/stats.js';
@@ -251,6 +251,13 @@ describe('policy stats', () => {
       const result = mcnemar(...correctness(30, 12, 5));
       assert.equal(result.method, 'chi-square');
       close(result.pValue, 0.008712, 1e-6);
+    });
+
+    it('from counts alone: the same test, and counts must be non-negative integers', () => {
+      assert.deepEqual(mcnemarFromCounts(10, 2), mcnemar(...correctness(10, 2, 40)));
+      assert.deepEqual(mcnemarFromCounts(30, 12), mcnemar(...correctness(30, 12, 5)));
+      assert.throws(() => mcnemarFromCounts(-1, 2), /^RangeError: b must be a non-negative integer, got -1/);
+      assert.throws(() => mcnemarFromCounts(1, 0.5), /^RangeError: c must be a non-negative integer, got 0.5/);
     });
 
     it('symmetric or no discordant pairs give p = 1', () => {

@@ -528,6 +528,14 @@ export function mcnemar(aCorrect: readonly boolean[], bCorrect: readonly boolean
     if (aCorrect[i] && !bCorrect[i]) b++;
     else if (!aCorrect[i] && bCorrect[i]) c++;
   }
+  return mcnemarFromCounts(b, c);
+}
+
+/** McNemar's test from the discordant counts alone (b: only a right, c: only b right). */
+export function mcnemarFromCounts(b: number, c: number): McNemarResult {
+  for (const [name, value] of [['b', b], ['c', c]] as const) {
+    if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  }
   const discordant = b + c;
   if (discordant <= 25) {
     let tail = 0;
