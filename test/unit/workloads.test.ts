@@ -116,6 +116,13 @@ describe('user data sets', () => {
     });
   }
 
+  it('loads a file of a million rows (no argument spreading over the labels)', () => {
+    const text = Array.from({ length: 1_000_000 }, (_, i) => `${i % 7},${i % 3}`).join('\n');
+    const data = parseUserDataset(`x,label\n${text}\n`, 'big.csv');
+    assert.equal(data.labels.length, 1_000_000);
+    assert.equal(data.classes, 3);
+  });
+
   it('rejects bad JSONL lines naming the line and field', () => {
     const check = (text: string, message: RegExp) =>
       assert.throws(() => parseUserDataset(text, 'd.jsonl'), (e: unknown) => e instanceof DatasetError && message.test(e.message));

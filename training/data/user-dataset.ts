@@ -97,7 +97,8 @@ export function parseUserDataset(text: string, file: string, options: LoadOption
   else if (kind === '.jsonl' || kind === '.ndjson') rows = parseJsonl(text, file);
   else throw new DatasetError(`${file}: unsupported extension "${kind}" (use .csv or .jsonl)`);
   if (rows.labels.length === 0) throw new DatasetError(`${file}: no data rows`);
-  const largest = Math.max(...rows.labels);
+  // A loop, not Math.max(...labels): spreading a million labels overflows the call stack.
+  const largest = rows.labels.reduce((most, label) => (label > most ? label : most), 0);
   const classes = options.classes ?? largest + 1;
   if (largest >= classes) {
     throw new DatasetError(`${file}: label ${largest} is out of range for ${classes} classes`);
