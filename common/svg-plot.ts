@@ -34,6 +34,10 @@ export interface Chart {
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const fmt = (n: number) => (Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(1) : n.toFixed(2));
 
+// Loops, not Math.max(...values): spreading a few hundred thousand points overflows the stack.
+const largest = (values: readonly number[]): number => values.reduce((most, v) => (v > most ? v : most), -Infinity);
+const smallest = (values: readonly number[]): number => values.reduce((least, v) => (v < least ? v : least), Infinity);
+
 export function renderChart(chart: Chart): string {
   const width = chart.width ?? 960;
   const panelHeight = chart.panelHeight ?? 220;
@@ -42,9 +46,9 @@ export function renderChart(chart: Chart): string {
   const top = 40;
   const gap = 50;
   const height = top + chart.panels.length * (panelHeight + gap) + 20;
-  const xs = chart.panels.flatMap((p) => p.series.flatMap((s) => s.points.map(([x]) => x)));
-  const xMin = Math.min(...xs, ...(chart.markers ?? []).map((m) => m.x));
-  const xMax = Math.max(...xs, ...(chart.markers ?? []).map((m) => m.x), xMin + 1);
+  const xs = [...chart.panels.flatMap((p) => p.series.flatMap((s) => s.points.map(([x]) => x))), ...(chart.markers ?? []).map((m) => m.x)];
+  const xMin = smallest(xs);
+  const xMax = Math.max(largest(xs), xMin + 1);
   const sx = (x: number) => left + ((x - xMin) / (xMax - xMin)) * (width - left - right);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
@@ -54,7 +58,7 @@ export function renderChart(chart: Chart): string {
   chart.panels.forEach((panel, index) => {
     const y0 = top + index * (panelHeight + gap);
     const ys = panel.series.flatMap((s) => s.points.map(([, y]) => y)).filter(Number.isFinite);
-    const yMax = panel.yMax ?? Math.max(...ys, ...(panel.hlines ?? []).map((h) => h.y), 1e-9) * 1.1;
+    const yMax = panel.yMax ?? Math.max(largest(ys), largest((panel.hlines ?? []).map((h) => h.y)), 1e-9) * 1.1;
     const sy = (y: number) => y0 + panelHeight - (Math.min(y, yMax) / yMax) * panelHeight;
     out.push(`<text x="${left}" y="${y0 - 8}" font-weight="bold">${escape(panel.title)}</text>`);
     out.push(`<rect x="${left}" y="${y0}" width="${width - left - right}" height="${panelHeight}" fill="none" stroke="#999"/>`);
