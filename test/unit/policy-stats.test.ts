@@ -254,8 +254,8 @@ describe('policy stats', () => {
     });
 
     it('from counts alone: the same test, and counts must be non-negative integers', () => {
-      assert.deepEqual(mcnemarFromCounts(10, 2), mcnemar(...correctness(10, 2, 40)));
-      assert.deepEqual(mcnemarFromCounts(30, 12), mcnemar(...correctness(30, 12, 5)));
+      assert.deepEqual(mcnemarFromCounts(10, 2), { b: 10, c: 2, method: 'exact', pValue: 158 / 4096 });
+      close(mcnemarFromCounts(30, 12).pValue, 0.008712, 1e-6);
       assert.throws(() => mcnemarFromCounts(-1, 2), /^RangeError: b must be a non-negative integer, got -1/);
       assert.throws(() => mcnemarFromCounts(1, 0.5), /^RangeError: c must be a non-negative integer, got 0.5/);
     });

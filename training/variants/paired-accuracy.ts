@@ -4,7 +4,7 @@
  * carry information, so two variants that share most of their mistakes can be told apart with
  * far fewer rows than two independent accuracies would need.
  */
-import { mcnemarFromCounts } from '../policy/stats.js';
+import { mcnemarFromCounts, regularizedIncompleteBeta } from '../policy/stats.js';
 
 const Z95 = 1.959964;
 
@@ -22,9 +22,13 @@ export interface PairedDifference {
   only_variant_right: number;
   /** Variant accuracy minus the reference's, in points (negative: the variant is less accurate). */
   difference_points: number;
-  /** 95% interval of that difference (normal approximation of the paired difference). */
+  /**
+   * 95% interval of that difference: exact (Clopper-Pearson) for the share of the discordant rows
+   * the variant wins, given their number, scaled to points. Consistent with the exact McNemar
+   * test, and honest when only a handful of rows disagree.
+   */
   ci95_points: [number, number];
-  /** McNemar's test, two-sided: how often a difference this large arises when neither is better. */
+  /** McNemar's test, two-sided (exact up to 25 discordant rows, chi-square beyond). */
   mcnemar_p: number;
 }
 
@@ -33,10 +37,12 @@ export interface PairedAccuracyReport {
   reference: string;
   variants: Record<string, VariantAccuracy>;
   paired_vs_reference: Record<string, PairedDifference>;
-  /** The reference's accuracy is at least every other variant's on these rows. */
+  /** The reference's accuracy is at least every other variant's on these rows (point estimates: one row decides). */
   reference_most_accurate: boolean;
-  /** Variants the reference beats at p < 0.05; the others are within what these rows can resolve. */
+  /** Variants whose interval lies wholly below the reference: the reference is more accurate beyond these rows' noise. */
   reference_significantly_better_than: string[];
+  /** Variants whose interval lies wholly above the reference. */
+  significantly_better_than_reference: string[];
 }
 
 export function wilsonInterval(correct: number, rows: number): [number, number] {
@@ -45,6 +51,26 @@ export function wilsonInterval(correct: number, rows: number): [number, number] 
   const centre = (p + z2 / (2 * rows)) / (1 + z2 / rows);
   const half = (Z95 / (1 + z2 / rows)) * Math.sqrt((p * (1 - p)) / rows + z2 / (4 * rows * rows));
   return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** Exact two-sided 95% interval of a binomial proportion, `successes` of `trials` (Clopper-Pearson). */
+export function clopperPearson(successes: number, trials: number): [number, number] {
+  if (trials === 0) return [0, 1];
+  const tail = (1 - 0.95) / 2;
+  // P(X >= k | p) = I_p(k, n - k + 1) rises with p; P(X <= k | p) = 1 - I_p(k + 1, n - k) falls.
+  const solve = (f: (p: number) => number, rising: boolean): number => {
+    let low = 0;
+    let high = 1;
+    for (let i = 0; i < 100; i++) {
+      const mid = (low + high) / 2;
+      if ((f(mid) < tail) === rising) low = mid;
+      else high = mid;
+    }
+    return (low + high) / 2;
+  };
+  const lower = successes === 0 ? 0 : solve((p) => regularizedIncompleteBeta(p, successes, trials - successes + 1), true);
+  const upper = successes === trials ? 1 : solve((p) => 1 - regularizedIncompleteBeta(p, successes + 1, trials - successes), false);
+  return [lower, upper];
 }
 
 /** `correct[role][i]` is 1 when `role` answered row i right, else 0; every vector the same length. */
@@ -71,14 +97,15 @@ export function pairedAccuracy(correct: Record<string, Uint8Array>, reference: s
       if (ref[i] && !other[i]) onlyReference += 1;
       else if (!ref[i] && other[i]) onlyVariant += 1;
     }
-    const difference = (onlyVariant - onlyReference) / rows;
-    const variance = (onlyVariant + onlyReference - (onlyVariant - onlyReference) ** 2 / rows) / (rows * rows);
-    const half = Z95 * Math.sqrt(Math.max(0, variance));
+    // difference = (c - b) / n = (b + c) / n * (2 * share - 1), share = c / (b + c) the variant's part of the discordant rows
+    const discordant = onlyReference + onlyVariant;
+    const [shareLow, shareHigh] = clopperPearson(onlyVariant, discordant);
+    const points = (share: number) => ((discordant / rows) * (2 * share - 1) * 100);
     paired[role] = {
       only_reference_right: onlyReference,
       only_variant_right: onlyVariant,
-      difference_points: difference * 100,
-      ci95_points: [(difference - half) * 100, (difference + half) * 100],
+      difference_points: ((onlyVariant - onlyReference) / rows) * 100,
+      ci95_points: discordant === 0 ? [0, 0] : [points(shareLow), points(shareHigh)],
       mcnemar_p: mcnemarFromCounts(onlyReference, onlyVariant).pValue,
     };
   }
@@ -88,8 +115,7 @@ export function pairedAccuracy(correct: Record<string, Uint8Array>, reference: s
     variants,
     paired_vs_reference: paired,
     reference_most_accurate: Object.values(paired).every((d) => d.difference_points <= 0),
-    reference_significantly_better_than: Object.entries(paired)
-      .filter(([, d]) => d.difference_points < 0 && d.mcnemar_p < 0.05)
-      .map(([role]) => role),
+    reference_significantly_better_than: Object.entries(paired).filter(([, d]) => d.ci95_points[1] < 0).map(([role]) => role),
+    significantly_better_than_reference: Object.entries(paired).filter(([, d]) => d.ci95_points[0] > 0).map(([role]) => role),
   };
 }
