@@ -109,15 +109,32 @@ export async function loadVariant(location: string, options: LoadOptions = {}): 
     cudaBackendListed: ort.listSupportedBackends().some((backend) => backend.name === 'cuda'),
   });
   const encoder = await openGraph(join(directory, ENCODER_FILE), providers);
-  const head = await openGraph(join(directory, HEAD_FILE), providers);
-  const embedding = encoder.outputNames[0]!;
-  const embeddingDim = encoder.outputWidths[embedding]!;
+  let head: GraphInfo | undefined;
+  try {
+    head = await openGraph(join(directory, HEAD_FILE), providers);
+    checkPair(directory, encoder, head);
+  } catch (error) {
+    // A router retrying a bad folder on every config reload must not keep a session per attempt.
+    await encoder.session.release();
+    if (head) await head.session.release();
+    throw error;
+  }
+  return variantRuntime(directory, providers, encoder, head);
+}
+
+function checkPair(directory: string, encoder: GraphInfo, head: GraphInfo): void {
+  const embeddingDim = encoder.outputWidths[encoder.outputNames[0]!]!;
   if (head.inputWidth !== embeddingDim) {
     throw new ModelLoadError(`${directory}: head takes ${head.inputWidth} inputs but the encoder gives ${embeddingDim}`);
   }
   for (const name of ['logits', 'probabilities']) {
     if (!(name in head.outputWidths)) throw new ModelLoadError(`${directory}: head has no "${name}" output`);
   }
+}
+
+function variantRuntime(directory: string, providers: string[], encoder: GraphInfo, head: GraphInfo): VariantRuntime {
+  const embedding = encoder.outputNames[0]!;
+  const embeddingDim = encoder.outputWidths[embedding]!;
   const run = async (graph: GraphInfo, data: Float32Array, rows: number) =>
     graph.session.run({ [graph.inputName]: new ort.Tensor('float32', data, [rows, graph.inputWidth]) });
   return {
