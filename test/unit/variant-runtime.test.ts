@@ -17,16 +17,18 @@ describe('variant runtime loading', () => {
     mkdirSync(folder);
     copyFileSync('models/sessions-32/distilled/encoder.onnx', join(folder, 'encoder.onnx'));
     copyFileSync('models/digits/distilled/head.onnx', join(folder, 'head.onnx'));
-    const release = ort.InferenceSession.prototype.release;
+    // The typings describe a factory; at run time it is the class every session is made from.
+    const sessions = (ort.InferenceSession as unknown as { prototype: { release(this: ort.InferenceSession): Promise<void> } }).prototype;
+    const release = sessions.release;
     let released = 0;
-    ort.InferenceSession.prototype.release = function (this: ort.InferenceSession) {
+    sessions.release = function (this: ort.InferenceSession) {
       released += 1;
       return release.call(this);
     };
     try {
       await assert.rejects(loadVariant(folder, { device: 'cpu' }), (e: unknown) => e instanceof ModelLoadError && /head takes 32 inputs but the encoder gives 16/.test(e.message));
     } finally {
-      ort.InferenceSession.prototype.release = release;
+      sessions.release = release;
     }
     assert.equal(released, 2, 'the encoder and head sessions opened for the check');
   });
