@@ -6,6 +6,7 @@
 // fresh one beyond the drift threshold. The canary is promotable when, with 95% confidence (Wilson
 // upper bound), its risk is within maxRisk, and it reuses at least as much as the current policy
 // (hit rate within `hitRateTolerance`) or the current policy is itself over maxRisk (lower bound).
+import { wilsonInterval } from '../../common/wilson.js';
 
 export interface ArmCounts {
   /** Requests served through this arm with caching possible (single rows). */
@@ -42,19 +43,6 @@ export interface CanaryComparison {
   reason: string;
   current: ArmSummary;
   canary: ArmSummary;
-}
-
-const Z95 = 1.959964;
-
-/** Wilson score interval of a proportion; [0, 1] with no trials. */
-export function wilsonInterval(successes: number, trials: number, z = Z95): [number, number] {
-  if (trials <= 0) return [0, 1];
-  const p = successes / trials;
-  const z2 = z * z;
-  const centre = p + z2 / (2 * trials);
-  const spread = z * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
-  const denominator = 1 + z2 / trials;
-  return [Math.max(0, (centre - spread) / denominator), Math.min(1, (centre + spread) / denominator)];
 }
 
 export function summarizeArm(counts: ArmCounts): ArmSummary {

@@ -3,7 +3,8 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sessions32Dataset, SESSIONS32_DIM } from '../../training/data/sessions32.js';
-import { clopperPearson, pairedAccuracy, wilsonInterval } from '../../training/variants/paired-accuracy.js';
+import { wilsonInterval } from '../../common/wilson.js';
+import { clopperPearson, pairedAccuracy } from '../../training/variants/paired-accuracy.js';
 import { parseScoreArgs, SCORE_STREAM_SEED, scoreCascade, UsageError, type ScoreArgs } from '../../training/variants/score.js';
 
 /** Correctness vectors with `onlyA` rows only a right, `onlyB` only b right, `both` both right, `neither` both wrong. */

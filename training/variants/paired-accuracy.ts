@@ -4,9 +4,8 @@
  * carry information, so two variants that share most of their mistakes can be told apart with
  * far fewer rows than two independent accuracies would need.
  */
+import { wilsonInterval } from '../../common/wilson.js';
 import { mcnemarFromCounts, regularizedIncompleteBeta } from '../policy/stats.js';
-
-const Z95 = 1.959964;
 
 export interface VariantAccuracy {
   correct: number;
@@ -43,14 +42,6 @@ export interface PairedAccuracyReport {
   reference_significantly_better_than: string[];
   /** Variants whose interval lies wholly above the reference. */
   significantly_better_than_reference: string[];
-}
-
-export function wilsonInterval(correct: number, rows: number): [number, number] {
-  const p = correct / rows;
-  const z2 = Z95 * Z95;
-  const centre = (p + z2 / (2 * rows)) / (1 + z2 / rows);
-  const half = (Z95 / (1 + z2 / rows)) * Math.sqrt((p * (1 - p)) / rows + z2 / (4 * rows * rows));
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
 /** Exact two-sided 95% interval of a binomial proportion, `successes` of `trials` (Clopper-Pearson). */
