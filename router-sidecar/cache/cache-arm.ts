@@ -59,10 +59,11 @@ export class CacheArm {
     return this.currentSpec;
   }
 
-  /** A reloaded spec: enable flag, TTL and agent settings apply at once; entries are kept. */
+  /** A reloaded spec: enable flag, TTL, size bound and agent settings apply at once; entries are kept (a smaller bound evicts). */
   reconfigure(next: CacheSpec): void {
     const previous = this.currentSpec;
     this.currentSpec = next;
+    if (next.maxEntries !== previous.maxEntries) this.cache.setMaxEntries(next.maxEntries);
     if (!next.enabled) this.cache.setReuse(false, 'CacheDisabled');
     else if (this.cache.stats().reuseReason === 'CacheDisabled') this.cache.setReuse(true, 'CacheEnabled');
     if (next.ttlSeconds !== previous.ttlSeconds) this.cache.setTtl(next.ttlSeconds * 1000);

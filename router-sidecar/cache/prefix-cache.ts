@@ -51,7 +51,9 @@ function positiveInteger(name: string, value: number): number {
 }
 
 export class PrefixCache {
-  private readonly lru: LRUCache<string, Entry>;
+  private lru: LRUCache<string, Entry>;
+  private maxEntries: number;
+  private readonly maxBytes: number | undefined;
   private readonly clock: Clock;
   private readonly tracksBytes: boolean;
   private ttlMs: number;
@@ -71,9 +73,15 @@ export class PrefixCache {
     this.clock = options.clock ?? monotonicClock;
     this.ttlMs = positiveInteger('ttlMs', options.ttlMs);
     this.tracksBytes = options.maxBytes !== undefined;
+    this.maxBytes = options.maxBytes === undefined ? undefined : positiveInteger('maxBytes', options.maxBytes);
+    this.maxEntries = positiveInteger('maxEntries', options.maxEntries);
+    this.lru = this.createLru(this.maxEntries);
+  }
+
+  private createLru(maxEntries: number): LRUCache<string, Entry> {
     const clock = this.clock;
-    this.lru = new LRUCache<string, Entry>({
-      max: positiveInteger('maxEntries', options.maxEntries),
+    return new LRUCache<string, Entry>({
+      max: maxEntries,
       ttl: this.ttlMs,
       // lru-cache caches "now" for ttlResolution ms behind a timer; read the clock every time so
       // an injected clock is honoured exactly.
@@ -81,11 +89,29 @@ export class PrefixCache {
       // lru-cache treats a start time of 0 as "no TTL"; shifting by 1 ms keeps every age the same
       // while making sure a clock that starts at 0 still expires entries.
       perf: { now: () => clock() + 1 },
-      ...(options.maxBytes !== undefined
-        ? { maxSize: positiveInteger('maxBytes', options.maxBytes), sizeCalculation: (entry: Entry) => Math.max(1, entry.embedding.byteLength) }
+      ...(this.maxBytes !== undefined
+        ? { maxSize: this.maxBytes, sizeCalculation: (entry: Entry) => Math.max(1, entry.embedding.byteLength) }
         : {}),
       dispose: (entry, _key, reason) => this.onDispose(entry, reason),
     });
+  }
+
+  /**
+   * A new bound on the entry count (a reloaded cache.maxEntries). Entries are kept with their
+   * recency and expiry; shrinking evicts the least recently used ones, counted as evictions.
+   */
+  setMaxEntries(maxEntries: number): void {
+    positiveInteger('maxEntries', maxEntries);
+    if (maxEntries === this.maxEntries) return;
+    const previous = this.lru;
+    previous.purgeStale(); // counted as expirations by its dispose hook
+    this.maxEntries = maxEntries;
+    this.lru = this.createLru(maxEntries);
+    const now = this.clock();
+    for (const [key, entry] of previous.rentries() as Generator<[string, Entry]>) {
+      // Least recently used first, so the most recent end up at the head again.
+      this.lru.set(key, entry, { ttl: Math.max(1, entry.ttlMs - (now - entry.storedAt)) });
+    }
   }
 
   get reuseEnabled(): boolean {

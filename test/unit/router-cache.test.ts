@@ -225,6 +225,27 @@ describe('PrefixCache', () => {
     assert.equal(cache.get('k0'), undefined);
   });
 
+  it('takes a new entry bound at once, keeping entries, recency and expiry; shrinking evicts the least recently used', () => {
+    const clock = manualClock();
+    const cache = new PrefixCache({ maxEntries: 2, ttlMs: 1000, clock: clock.now });
+    cache.setMaxEntries(4);
+    for (const k of ['a', 'b', 'c', 'd']) cache.set(k, vec(1));
+    assert.equal(cache.stats().size, 4, 'room for four after growing from two');
+    assert.equal(cache.stats().evictions, 0);
+    clock.advance(600);
+    cache.get('a'); // a is now the most recently used
+    cache.setMaxEntries(2);
+    assert.equal(cache.stats().size, 2);
+    assert.equal(cache.stats().evictions, 2);
+    assert.ok(cache.peek('a') && cache.peek('d'), 'the two most recently used stay');
+    assert.equal(cache.peek('b'), undefined);
+    clock.advance(400);
+    assert.ok(cache.get('a'), 'still live at exactly its TTL');
+    clock.advance(1);
+    assert.equal(cache.get('d'), undefined, 'expiry is kept from the original store time');
+    assert.throws(() => cache.setMaxEntries(0), /maxEntries must be a positive integer/);
+  });
+
   it('rejects bounds that are not positive integers', () => {
     assert.throws(() => new PrefixCache({ maxEntries: 0, ttlMs: 1000 }), /maxEntries must be a positive integer/);
     assert.throws(() => new PrefixCache({ maxEntries: 1, ttlMs: 0 }), /ttlMs must be a positive integer/);
