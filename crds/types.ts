@@ -108,6 +108,8 @@ export interface InferenceCascadeSpec {
   variants: VariantSpec[];
   router: RouterSpec;
   cache: CacheSpec;
+  /** A Kubernetes volume source (one key, e.g. persistentVolumeClaim) mounted read-only at /models in every pod. */
+  modelVolume?: Record<string, unknown>;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

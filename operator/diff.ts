@@ -11,8 +11,9 @@ function sameQuantity(a: string, b: string): boolean {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Paths (dot-joined keys) under which string values are Kubernetes quantities. */
-const inResources = (path: string[]): boolean => path.includes('resources') && (path.includes('requests') || path.includes('limits'));
+/** Paths under which string values are Kubernetes quantities (resources, a volume's sizeLimit). */
+const isQuantityPath = (path: string[]): boolean =>
+  (path.includes('resources') && (path.includes('requests') || path.includes('limits'))) || path[path.length - 1] === 'sizeLimit';
 
 export function containsDesired(observed: unknown, desired: unknown, path: string[] = []): boolean {
   if (Array.isArray(desired)) {
@@ -23,7 +24,7 @@ export function containsDesired(observed: unknown, desired: unknown, path: strin
     return isObject(observed) &&
       Object.entries(desired).every(([key, value]) => containsDesired(observed[key], value, [...path, key]));
   }
-  if (typeof desired === 'string' && typeof observed === 'string' && inResources(path)) {
+  if (typeof desired === 'string' && typeof observed === 'string' && isQuantityPath(path)) {
     return desired === observed || sameQuantity(desired, observed);
   }
   return observed === desired;

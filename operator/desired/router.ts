@@ -3,6 +3,7 @@ import { ROUTER_CONFIG_FILE, ROUTER_CONFIG_VERSION, type RouterConfig } from '..
 import { parseQuantity } from '../../common/quantity.js';
 import { type InferenceCascade, type VariantSpec, variantName } from '../../crds/types.js';
 import { childMetadata, commonLabels, COMPONENT_LABEL, CONFIG_HASH_ANNOTATION } from './labels.js';
+import { modelVolumes } from './model-volume.js';
 import type { BuildOptions } from './options.js';
 import { placementPodSpec } from './placement.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './pod-security.js';
@@ -63,6 +64,7 @@ export function routerDeployment(cascade: InferenceCascade, options: BuildOption
   const { variants, ...rest } = routerConfig(cascade, options);
   const hashed = { ...rest, variants: variants.map(({ cpuMillis: _cpuMillis, ...variant }) => variant) };
   const configHash = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
+  const models = modelVolumes(cascade);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -93,9 +95,9 @@ export function routerDeployment(cascade: InferenceCascade, options: BuildOption
             livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
             resources: { requests: { cpu: '100m', memory: '128Mi' } },
             securityContext: restrictedContainerSecurityContext,
-            volumeMounts: [{ name: 'config', mountPath: CONFIG_MOUNT, readOnly: true }],
+            volumeMounts: [{ name: 'config', mountPath: CONFIG_MOUNT, readOnly: true }, ...models.volumeMounts],
           }],
-          volumes: [{ name: 'config', configMap: { name: routerObjectName(cascade) } }],
+          volumes: [{ name: 'config', configMap: { name: routerObjectName(cascade) } }, ...models.volumes],
         },
       },
     },

@@ -1,6 +1,7 @@
 import { type InferenceCascade, type VariantSpec, variantName } from '../../crds/types.js';
 import { childMetadata, commonLabels, ROLE_LABEL, VARIANT_LABEL } from './labels.js';
 import type { BuildOptions } from './options.js';
+import { modelVolumes } from './model-volume.js';
 import { GPU_RESOURCE, placementPodSpec } from './placement.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './pod-security.js';
 import { SHUTDOWN_DELAY_MS, TERMINATION_GRACE_SECONDS } from './shutdown.js';
@@ -32,6 +33,7 @@ function resources(variant: VariantSpec) {
 
 export function variantDeployment(cascade: InferenceCascade, variant: VariantSpec, options: BuildOptions) {
   const labels = variantLabels(cascade, variant);
+  const models = modelVolumes(cascade);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -62,7 +64,9 @@ export function variantDeployment(cascade: InferenceCascade, variant: VariantSpe
             livenessProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 10 },
             resources: resources(variant),
             securityContext: restrictedContainerSecurityContext,
+            ...(models.volumeMounts.length > 0 ? { volumeMounts: models.volumeMounts } : {}),
           }],
+          ...(models.volumes.length > 0 ? { volumes: models.volumes } : {}),
         },
       },
     },

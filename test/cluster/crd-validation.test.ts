@@ -50,20 +50,20 @@ const CEL_CASES: Record<string, CelCase> = {
   'spec.variants :: must contain one variant for each role (quantized, pruned, distilled, full)': { field: 'spec.variants', mutate: (s) => { s.variants.pop(); } },
   'spec.variants :: variant names must be unique (a variant without a name is named after its role)':
     { field: 'spec.variants', mutate: (s) => { s.variants[0].name = 'shared'; s.variants[1].name = 'shared'; } },
-  'spec.variants[*].model.uri :: must be a file://, http(s)://, s3://, gs:// or pvc:// URI without spaces': { field: `${V0}.model.uri`, mutate: uri('ftp://models/x.onnx') },
+  'spec.modelVolume :: must hold exactly one volume source, e.g. persistentVolumeClaim: {claimName: models, readOnly: true}; the operator names the volume':
+    { field: 'spec.modelVolume', mutate: (s) => { s.modelVolume = { persistentVolumeClaim: { claimName: 'a' }, nfs: { server: 'n', path: '/m' } }; } },
+  'spec.variants[*].model.uri :: must be a file:///models/... URI without spaces (pods read models from /models, mounted from spec.modelVolume or built into the images; nothing here downloads http, s3, gs or pvc URIs)': { field: `${V0}.model.uri`, mutate: uri('s3://bucket/x') },
   "spec.variants[*].model.uri :: must not contain '.' or '..' path segments": { field: `${V0}.model.uri`, mutate: uri('file:///models/../etc/passwd') },
   "spec.variants[*].model.uri :: must not percent-encode '.', '/' or a backslash": { field: `${V0}.model.uri`, mutate: uri('file:///models/%2e%2e/etc/passwd') },
-  'spec.variants[*].model.uri :: a file:// URI must name a folder under /models/, where the images mount models': { field: `${V0}.model.uri`, mutate: uri('file:///etc/kubernetes') },
   'spec.variants[*].resources.requests.cpu :: must be a Kubernetes quantity such as 500m or 1Gi': { field: `${V0}.resources.requests.cpu`, mutate: quantity('requests', 'cpu') },
   'spec.variants[*].resources.requests.memory :: must be a Kubernetes quantity such as 500m or 1Gi': { field: `${V0}.resources.requests.memory`, mutate: quantity('requests', 'memory') },
   'spec.variants[*].resources.limits.cpu :: must be a Kubernetes quantity such as 500m or 1Gi': { field: `${V0}.resources.limits.cpu`, mutate: quantity('limits', 'cpu') },
   'spec.variants[*].resources.limits.memory :: must be a Kubernetes quantity such as 500m or 1Gi': { field: `${V0}.resources.limits.memory`, mutate: quantity('limits', 'memory') },
   'spec.router.policy :: policy.model is required when policy.type is learned': { field: 'spec.router.policy', mutate: (s) => { s.router.policy = { type: 'learned' }; } },
   'spec.router.policy :: policy.staticRole is required when policy.type is static': { field: 'spec.router.policy', mutate: (s) => { s.router.policy = { type: 'static' }; } },
-  'spec.router.policy.model.uri :: must be a file://, http(s)://, s3://, gs:// or pvc:// URI without spaces': { field: 'spec.router.policy.model.uri', mutate: policyUri('https://models/a policy.onnx') },
-  "spec.router.policy.model.uri :: must not contain '.' or '..' path segments": { field: 'spec.router.policy.model.uri', mutate: policyUri('s3://bucket/./policy.onnx') },
+  'spec.router.policy.model.uri :: must be a file:///models/... URI without spaces (pods read models from /models, mounted from spec.modelVolume or built into the images; nothing here downloads http, s3, gs or pvc URIs)': { field: 'spec.router.policy.model.uri', mutate: policyUri('https://models/policy.onnx') },
+  "spec.router.policy.model.uri :: must not contain '.' or '..' path segments": { field: 'spec.router.policy.model.uri', mutate: policyUri('file:///models/./policy.onnx') },
   "spec.router.policy.model.uri :: must not percent-encode '.', '/' or a backslash": { field: 'spec.router.policy.model.uri', mutate: policyUri('file:///models/%5Cpolicy.onnx') },
-  'spec.router.policy.model.uri :: a file:// URI must name a folder under /models/, where the images mount models': { field: 'spec.router.policy.model.uri', mutate: policyUri('file:///tmp/policy.onnx') },
   'spec.router.sla.p99LatencyMs :: must be greater than 0': { field: 'spec.router.sla.p99LatencyMs', mutate: (s) => { s.router.sla.p99LatencyMs = -1; } },
   'spec.router.sla.minAccuracy :: must be in (0, 1]': { field: 'spec.router.sla.minAccuracy', mutate: (s) => { s.router.sla.minAccuracy = 1.01; } },
   'spec.cache.prefixLength :: must be at least 1': { field: 'spec.cache.prefixLength', mutate: (s) => { s.cache.prefixLength = 0; } },
@@ -177,20 +177,35 @@ describe('InferenceCascade CRD validation (real API server)', function () {
       'spec.router.policy: Invalid value', 'policy.staticRole is required when policy.type is static');
   });
 
-  it('refuses model URIs with an unknown scheme or a path traversal', () => {
-    rejects('bad-scheme', (spec) => { spec.variants[0].model.uri = 'ftp://models/x.onnx'; },
-      'spec.variants[0].model.uri: Invalid value', 'must be a file://, http(s)://, s3://, gs:// or pvc:// URI');
+  it('refuses model URIs this release cannot load, or that step out of /models', () => {
+    // Nothing downloads models: a URI the variant server would refuse at start is refused here.
+    for (const [name, value] of [['ftp', 'ftp://models/x.onnx'], ['s3', 's3://bucket/x'], ['gs', 'gs://bucket/x'], ['pvc', 'pvc://claim/x'], ['https', 'https://host/x'], ['spaces', 'file:///models/a b']]) {
+      rejects(`scheme-${name}`, (spec) => { spec.variants[0].model.uri = value; },
+        'spec.variants[0].model.uri: Invalid value', 'must be a file:///models/... URI without spaces');
+    }
     rejects('traversal', (spec) => { spec.variants[0].model.uri = 'file:///models/../etc/passwd'; },
       'spec.variants[0].model.uri: Invalid value', "must not contain '.' or '..' path segments");
     // URL parsing turns %2e%2e into '..': file:///models/%2e%2e/etc/passwd would load /etc/passwd.
     rejects('encoded-traversal', (spec) => { spec.variants[0].model.uri = 'file:///models/%2e%2e/etc/passwd'; },
       'spec.variants[0].model.uri: Invalid value', "must not percent-encode '.', '/' or a backslash");
-    rejects('encoded-slash', (spec) => { spec.variants[0].model.uri = 's3://bucket/models%2F..%2Fsecrets'; },
+    rejects('encoded-slash', (spec) => { spec.variants[0].model.uri = 'file:///models/m%2F..%2Fsecrets'; },
       'spec.variants[0].model.uri: Invalid value', "must not percent-encode '.', '/' or a backslash");
     rejects('outside-mount', (spec) => { spec.variants[0].model.uri = 'file:///etc/kubernetes'; },
-      'spec.variants[0].model.uri: Invalid value', 'a file:// URI must name a folder under /models/, where the images mount models');
+      'spec.variants[0].model.uri: Invalid value', 'must be a file:///models/... URI');
     rejects('policy-traversal', (spec) => { spec.router.policy = { type: 'learned', model: { uri: 'file:///models/%2E%2E/policy.onnx' } }; },
       'spec.router.policy.model.uri: Invalid value', "must not percent-encode '.', '/' or a backslash");
+  });
+
+  it('stores a model volume source as given and refuses one that is not exactly one unnamed source', () => {
+    kubectl(['apply', '-f', '-'], toYaml(sampleCascade('with-volume', ns, (spec) => {
+      spec.modelVolume = { persistentVolumeClaim: { claimName: 'models', readOnly: true } };
+    })));
+    assert.deepEqual(getJson(['-n', ns, 'get', 'inferencecascade', 'with-volume']).spec.modelVolume, { persistentVolumeClaim: { claimName: 'models', readOnly: true } });
+    rejects('two-sources', (spec) => { spec.modelVolume = { persistentVolumeClaim: { claimName: 'a' }, hostPath: { path: '/m' } }; },
+      'spec.modelVolume: Invalid value', 'must hold exactly one volume source');
+    rejects('empty-volume', (spec) => { spec.modelVolume = {}; }, 'spec.modelVolume: Invalid value', 'must hold exactly one volume source');
+    // A Volume rather than a volume source: its name is not a source.
+    rejects('named-volume', (spec) => { spec.modelVolume = { name: 'models', persistentVolumeClaim: { claimName: 'models' } }; }, 'spec.modelVolume.name: Invalid value', 'must be of type object');
   });
 
   it('refuses resource values that are not quantities', () => {
@@ -207,7 +222,7 @@ describe('InferenceCascade CRD validation (real API server)', function () {
     const rules = celRules();
 
     it('has a case for each rule and no case for a rule that is gone', () => {
-      assert.ok(rules.length >= 31, `${rules.length} rules read from the CRD`);
+      assert.ok(rules.length >= 30, `${rules.length} rules read from the CRD`);
       assert.deepEqual(Object.keys(CEL_CASES).sort(), rules.map((r) => r.key).sort());
     });
 

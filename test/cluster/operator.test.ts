@@ -148,6 +148,34 @@ describe('operator on the local control plane', function () {
     }, { timeoutMs: 60_000 });
   });
 
+  it('mounts spec.modelVolume (a bound PVC) read-only at /models in every pod, admitted under Pod Security "restricted", without rewrites', async () => {
+    const ns = freshNamespace('volume', { 'pod-security.kubernetes.io/enforce': 'restricted' });
+    const pv = `models-${ns}`;
+    kubectl(['apply', '-f', '-'], toYaml(
+      { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: pv }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadOnlyMany'], storageClassName: 'manual', hostPath: { path: '/srv/models' }, claimRef: { namespace: ns, name: 'models' } } },
+      { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'models', namespace: ns }, spec: { accessModes: ['ReadOnlyMany'], storageClassName: 'manual', volumeName: pv, resources: { requests: { storage: '1Gi' } } } },
+    ));
+    try {
+      kubectl(['apply', '-f', '-'], toYaml(sampleCascade('mounted', ns, (spec) => { spec.modelVolume = { persistentVolumeClaim: { claimName: 'models', readOnly: true } }; })));
+      // Ready means every pod was admitted (restricted allows PVC volumes), scheduled with its claim bound, and run.
+      await eventually(() => assert.equal(readyCondition(ns, 'mounted'), 'True'), { timeoutMs: 60_000 });
+      for (const name of [...VARIANTS.map((v) => `mounted-${v}`), 'mounted-router']) {
+        const pod = getJson(['-n', ns, 'get', 'deployment', name]).spec.template.spec;
+        assert.deepEqual(pod.volumes.find((v: { name: string }) => v.name === 'models'), { name: 'models', persistentVolumeClaim: { claimName: 'models', readOnly: true } }, name);
+        assert.deepEqual(pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'models'), { name: 'models', mountPath: '/models', readOnly: true }, name);
+      }
+      // The API server's defaults on the volume must not look like drift: a resync later nothing was written.
+      await sleep(1000);
+      const before = resourceVersions(ns);
+      const since = new Date();
+      await sleep((RESYNC_SECONDS + 2) * 1000);
+      assert.deepEqual(resourceVersions(ns), before);
+      assert.deepEqual(writesBy({ user: OPERATOR_USER, since, namespace: ns, excludeResources: ['leases'] }).map((w) => `${w.verb} ${w.requestURI}`), []);
+    } finally {
+      kubectl(['delete', 'persistentvolume', pv, '--wait=false']);
+    }
+  });
+
   it('makes no writes in steady state, through forced resyncs (30 s, counted in the API server audit log)', async () => {
     const ns = freshNamespace('steady');
     kubectl(['apply', '-f', '-'], toYaml(sampleCascade('steady', ns), sampleCascade('steady-two', ns)));

@@ -39,7 +39,7 @@ interface Container {
     runAsNonRoot?: boolean;
     capabilities?: { drop?: string[]; add?: string[] };
   };
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 interface PodSpec {
   nodeSelector?: Record<string, string>;
@@ -47,7 +47,7 @@ interface PodSpec {
   affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: { key: string; operator: string }[] }[] } } };
   securityContext: { runAsNonRoot?: boolean; seccompProfile?: { type: string } };
   containers: Container[];
-  volumes?: { name: string; configMap?: { name: string } }[];
+  volumes?: ({ name: string; configMap?: { name: string } } & Record<string, unknown>)[];
 }
 interface Deployment extends ChildObject {
   metadata: ChildObject['metadata'] & { ownerReferences: Record<string, unknown>[] };
@@ -226,6 +226,20 @@ describe('desiredChildren', () => {
       const pod = find<Deployment>(children, 'Deployment', ROUTER).spec.template.spec;
       assert.deepEqual(pod.volumes, [{ name: 'config', configMap: { name: ROUTER } }]);
       assert.deepEqual(pod.containers[0]!.volumeMounts?.map((m) => m.name), ['config']);
+    });
+
+    it('mounts spec.modelVolume read-only at /models in every variant and router pod, and nothing without it', () => {
+      const withVolume = build(sampleCascade((c) => { c.spec.modelVolume = { persistentVolumeClaim: { claimName: 'models', readOnly: true } }; }));
+      for (const d of deployments(withVolume)) {
+        const pod = d.spec.template.spec;
+        assert.deepEqual(pod.volumes?.find((v) => v.name === 'models'), { name: 'models', persistentVolumeClaim: { claimName: 'models', readOnly: true } }, d.metadata.name);
+        assert.deepEqual(pod.containers[0]!.volumeMounts?.find((m) => m.name === 'models'), { name: 'models', mountPath: '/models', readOnly: true }, d.metadata.name);
+      }
+      assert.equal(deployments(withVolume).length, 5);
+      for (const d of deployments(children)) {
+        const pod = d.spec.template.spec;
+        assert.ok(!pod.volumes?.some((v) => v.name === 'models') && !pod.containers[0]!.volumeMounts?.some((m) => m.name === 'models'), d.metadata.name);
+      }
     });
 
     it('uses the default requests for variants without resources', () => {

@@ -67,6 +67,12 @@ describe('containsDesired', () => {
     assert.equal(containsDesired(observedDeployment(), desiredDeployment()), true);
   });
 
+  it("compares a volume's sizeLimit by value (the API server writes 1024Mi back as 1Gi)", () => {
+    const desired = { spec: { volumes: [{ name: 'models', emptyDir: { sizeLimit: '1024Mi' } }] } };
+    assert.equal(containsDesired({ spec: { volumes: [{ name: 'models', emptyDir: { sizeLimit: '1Gi', medium: '' } }] } }, desired), true);
+    assert.equal(containsDesired({ spec: { volumes: [{ name: 'models', emptyDir: { sizeLimit: '2Gi' } }] } }, desired), false);
+  });
+
   const changes: [string, (observed: Json) => void][] = [
     ['a changed scalar (image)', (o) => { o.spec.template.spec.containers[0].image = 'img:2'; }],
     ['a changed number (replicas)', (o) => { o.spec.replicas = 3; }],
