@@ -15,6 +15,7 @@ import { createRouterMetrics, type RouterMetrics } from './metrics.js';
 import { Router } from './router.js';
 import { createAdminServer } from './admin-server.js';
 import { createRouterServer } from './server.js';
+import { coalesced } from './coalesced.js';
 
 export interface RouterAppOptions {
   configPath: string;
@@ -153,27 +154,21 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   podCpu?.start();
 
   let generation = 1;
-  let reloading: Promise<{ generation: number }> | undefined;
-  const reload = (): Promise<{ generation: number }> => {
-    reloading ??= (async () => {
-      try {
-        const next = await build();
-        const previous = router.swap(next);
-        generation += 1;
-        metrics.configReloads.inc({ result: 'ok' });
-        logger.info('router configuration reloaded', { generation, policy: next.policy.type });
-        void closeWhenIdle(previous, logger);
-        return { generation };
-      } catch (error) {
-        metrics.configReloads.inc({ result: 'error' });
-        logger.error('router configuration reload failed; keeping the previous one', { error: errorMessage(error) });
-        throw error;
-      } finally {
-        reloading = undefined;
-      }
-    })();
-    return reloading;
-  };
+  const reload = coalesced(async (): Promise<{ generation: number }> => {
+    try {
+      const next = await build();
+      const previous = router.swap(next);
+      generation += 1;
+      metrics.configReloads.inc({ result: 'ok' });
+      logger.info('router configuration reloaded', { generation, policy: next.policy.type });
+      void closeWhenIdle(previous, logger);
+      return { generation };
+    } catch (error) {
+      metrics.configReloads.inc({ result: 'error' });
+      logger.error('router configuration reload failed; keeping the previous one', { error: errorMessage(error) });
+      throw error;
+    }
+  });
 
   const stopScraper = startQueueScraper({ clients: () => router.current.clients, load, intervalMs: options.scrapeIntervalMs ?? 2000, logger });
   const prober = setInterval(() => {
