@@ -74,10 +74,15 @@ export function createRouterMetrics(): RouterMetrics {
   });
   new Gauge({
     name: 'inference_cascade_router_cache_reuse_enabled',
-    help: '1 while cached embeddings are reused, 0 while the agent has turned reuse off.',
+    help: '1 while cached embeddings are reused, 0 while reuse is off; reason says who decided (DriftDetected: the drift agent, CacheDisabled: the configuration, DisabledByOperator: an administrator).',
+    labelNames: ['reason'],
     registers,
     collect() {
-      if (sources) this.set(sources.cache().reuseEnabled ? 1 : 0);
+      if (!sources) return;
+      const { reuseEnabled, reuseReason } = sources.cache();
+      // One series, labelled with the reason in force now.
+      this.reset();
+      this.set({ reason: reuseReason }, reuseEnabled ? 1 : 0);
     },
   });
   new Gauge({

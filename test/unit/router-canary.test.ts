@@ -108,3 +108,16 @@ describe('Router with a canary cache policy', () => {
     assert.match(text, new RegExp(`inference_cascade_router_cache_canary_requests_total\\{arm="canary",result="hit"\\} ${report.canary.hits}`));
   });
 });
+
+describe('cache reuse gauge', () => {
+  it('is one series labelled with the reason in force, so an alert can tell the drift agent from an administrator', async () => {
+    const { router, metrics } = fakeRouter(new StaticPolicy('distilled', PROFILES), {}, { cacheEnabled: true });
+    metrics.setSources({ cache: () => router.cache.stats(), breaker: () => 'closed', inFlight: () => 0 });
+    const reuseSeries = async () => (await metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('inference_cascade_router_cache_reuse_enabled{'));
+    assert.deepEqual(await reuseSeries(), ['inference_cascade_router_cache_reuse_enabled{reason="Enabled"} 1']);
+    router.setCacheReuse(false);
+    assert.deepEqual(await reuseSeries(), ['inference_cascade_router_cache_reuse_enabled{reason="DisabledByOperator"} 0']);
+    router.setCacheReuse(true);
+    assert.deepEqual(await reuseSeries(), ['inference_cascade_router_cache_reuse_enabled{reason="EnabledByOperator"} 1']);
+  });
+});
