@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import type { InferenceCascade } from '../../crds/types.js';
+import { defaultBuildOptions, desiredChildren } from '../../operator/desired/index.js';
 import { ROOT } from '../../scripts/cluster/paths.js';
 import { sampleCascade, toYaml } from '../support/cascades.js';
 import { ensureCluster, freshNamespace, getJson, KUBECONFIG, kubectl, kubectlError, serviceAccountKubeconfig } from '../support/cluster.js';
@@ -47,6 +49,16 @@ describe('helm chart on the local control plane', function () {
     if (cascadeNs) spawnSync('kubectl', ['--kubeconfig', KUBECONFIG, 'delete', 'namespace', cascadeNs, '--wait=false']);
   });
 
+  /** The pod templates the operator builds for the sample cascade, by component. */
+  const sampleCascadePods = (): Record<'router' | 'variant', any> => {
+    const cascade = { ...sampleCascade('podmon', 'ns'), metadata: { name: 'podmon', namespace: 'ns', uid: 'u' } } as unknown as InferenceCascade;
+    const templates = desiredChildren(cascade, defaultBuildOptions).filter((c) => c.kind === 'Deployment').map((d) => (d as any).spec.template);
+    return {
+      router: templates.find((t) => t.metadata.labels['app.kubernetes.io/component'] === 'router'),
+      variant: templates.find((t) => t.metadata.labels['app.kubernetes.io/component'] === 'variant'),
+    };
+  };
+
   it('lints clean (strict)', () => {
     const out = helm(['lint', '--strict', CHART]);
     assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
@@ -61,8 +73,18 @@ describe('helm chart on the local control plane', function () {
       const out = kubectl(['apply', '--dry-run=server', '-n', ns, '-f', '-'], text);
       assert.match(out, /deployment\.apps\/ic-inference-cascade-operator created \(server dry run\)/);
     }
-    const monitored = helm(['template', RELEASE, CHART, '-n', ns, '--kube-version', '1.33.0', '--set', 'serviceMonitor.enabled=true']);
+    const monitored = helm(['template', RELEASE, CHART, '-n', ns, '--kube-version', '1.33.0', '--set', 'serviceMonitor.enabled=true', '--set', 'podMonitor.enabled=true']);
     assert.ok(renderedKinds(monitored).includes('ServiceMonitor'), 'ServiceMonitor rendered when enabled');
+    // The cascades' router and variant pods, in any namespace, on the port that serves /metrics.
+    const podMonitor = parseAllDocuments(monitored).map((d) => d.toJS()).find((o) => o?.kind === 'PodMonitor');
+    assert.ok(podMonitor, 'PodMonitor rendered when enabled');
+    assert.deepEqual(podMonitor.spec.namespaceSelector, { any: true });
+    for (const [component, pod] of Object.entries(sampleCascadePods())) {
+      const labels = pod.metadata.labels as Record<string, string>;
+      assert.ok(Object.entries(podMonitor.spec.selector.matchLabels).every(([k, v]) => labels[k] === v), `${component} pod labels match`);
+      assert.ok(podMonitor.spec.selector.matchExpressions[0].values.includes(labels['app.kubernetes.io/component']), component);
+      assert.ok(pod.spec.containers[0].ports.some((p: { name: string }) => p.name === podMonitor.spec.podMetricsEndpoints[0].port), `${component} exposes the scraped port`);
+    }
     // A bad value is refused by the API server with the field named, not rendered silently.
     const bad = helm(['template', RELEASE, CHART, '-n', ns, '--kube-version', '1.33.0', '--set', 'operator.replicas=-1']);
     const error = kubectlError(['apply', '--dry-run=server', '-n', ns, '-f', '-'], bad);
