@@ -27,11 +27,24 @@ interface Schema {
   required?: string[];
   properties?: Record<string, Schema>;
   items?: Schema;
-  'x-kubernetes-validations'?: { message?: string; rule: string }[];
+  'x-kubernetes-validations'?: { message?: string; rule: string; fieldPath?: string }[];
 }
 
 const show = (value: unknown) => `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** Rules written on an object but reported on one of its fields (fieldPath), by that field's path. */
+function movedRules(schema: Schema, prefix: string, into = new Map<string, string[]>()): Map<string, string[]> {
+  for (const validation of schema['x-kubernetes-validations'] ?? []) {
+    if (!validation.fieldPath) continue;
+    const at = `${prefix}${validation.fieldPath}`;
+    into.set(at, [...(into.get(at) ?? []), validation.message ?? `CEL: ${validation.rule}`]);
+  }
+  const child = schema.type === 'array' ? schema.items : schema;
+  const base = schema.type === 'array' ? `${prefix}[]` : prefix;
+  for (const [name, property] of Object.entries(child?.properties ?? {})) movedRules(property, base ? `${base}.${name}` : name, into);
+  return into;
+}
 
 function rules(schema: Schema): string[] {
   const out: string[] = [];
@@ -44,20 +57,23 @@ function rules(schema: Schema): string[] {
   if (schema.minItems !== undefined || schema.maxItems !== undefined) out.push(`${schema.minItems ?? 0} to ${schema.maxItems ?? 'any'} items`);
   if (schema.maxLength !== undefined) out.push(`at most ${schema.maxLength} characters`);
   if (schema.pattern) out.push(`matches ${show(schema.pattern)}`);
-  for (const validation of schema['x-kubernetes-validations'] ?? []) out.push(validation.message ?? `CEL: ${validation.rule}`);
+  for (const validation of schema['x-kubernetes-validations'] ?? []) {
+    if (!validation.fieldPath) out.push(validation.message ?? `CEL: ${validation.rule}`);
+  }
   return out;
 }
 
-function rows(schema: Schema, prefix: string, required: boolean): string[] {
+function rows(schema: Schema, prefix: string, required: boolean, moved: Map<string, string[]>): string[] {
   const lines: string[] = [];
   const type = schema.type === 'array' ? `${schema.items?.type ?? 'any'}[]` : schema.type ?? 'any';
   const fallback = schema.default !== undefined ? show(schema.default) : required ? 'required' : '';
-  if (prefix) lines.push(`| \`${prefix}\` | ${type} | ${cell(fallback)} | ${cell(rules(schema).join('; '))} | ${cell(schema.description ?? '')} |`);
+  const all = [...rules(schema), ...(moved.get(prefix) ?? [])];
+  if (prefix) lines.push(`| \`${prefix}\` | ${type} | ${cell(fallback)} | ${cell(all.join('; '))} | ${cell(schema.description ?? '')} |`);
   const child = schema.type === 'array' ? schema.items : schema;
   const base = schema.type === 'array' ? `${prefix}[]` : prefix;
   for (const [name, property] of Object.entries(child?.properties ?? {})) {
     if (!prefix && ['apiVersion', 'kind', 'metadata', 'status'].includes(name)) continue;
-    lines.push(...rows(property, base ? `${base}.${name}` : name, child?.required?.includes(name) ?? false));
+    lines.push(...rows(property, base ? `${base}.${name}` : name, child?.required?.includes(name) ?? false, moved));
   }
   return lines;
 }
@@ -66,7 +82,7 @@ export function crdReference(crdText: string): string {
   const crd = parse(crdText) as { spec: { versions: { name: string; schema: { openAPIV3Schema: Schema } }[] } };
   const version = crd.spec.versions[0]!;
   const root = version.schema.openAPIV3Schema;
-  const body = rows(root, '', true);
+  const body = rows(root, '', true, movedRules(root, ''));
   const topRules = rules(root).map((rule) => `- ${rule}`);
   return [
     START,

@@ -43,7 +43,7 @@ const V0 = 'spec.variants[0]';
 const CEL_CASES: Record<string, CelCase> = {
   '<root> :: metadata.name must be a DNS label of at most 40 characters starting with a letter (children are named <name>-<variant>)':
     { field: '<nil>', name: '9-starts-with-a-digit' },
-  'spec.cache.prefixLength :: must be less than spec.inputDim': { field: 'spec.cache.prefixLength', mutate: (s) => { s.cache.prefixLength = 32; } },
+  'spec.cache.prefixLength :: must be less than spec.inputDim (it defaults to 8, so set it when inputDim is 8 or less)': { field: 'spec.cache.prefixLength', mutate: (s) => { s.cache.prefixLength = 32; } },
   'spec.cache.canary.prefixLength :: must be less than spec.inputDim':
     { field: 'spec.cache.canary.prefixLength', mutate: (s) => { s.cache.canary = { fraction: 0.1, prefixLength: 32 }; } },
   'spec.variants :: each role may appear only once (two variants have the same role)': { field: 'spec.variants', mutate: (s) => { s.variants[0].role = 'full'; } },
@@ -133,9 +133,11 @@ describe('InferenceCascade CRD validation (real API server)', function () {
       'spec.variants: Invalid value', 'variant names must be unique');
   });
 
-  it('refuses prefixLength >= inputDim, naming the field', () => {
+  it('refuses prefixLength >= inputDim, naming the field, also when it is the default', () => {
     rejects('long-prefix', (spec) => { spec.cache.prefixLength = 32; },
       'spec.cache.prefixLength: Invalid value', 'must be less than spec.inputDim');
+    rejects('small-input', (spec) => { spec.inputDim = 4; delete spec.cache; },
+      'spec.cache.prefixLength: Invalid value', 'it defaults to 8, so set it when inputDim is 8 or less');
   });
 
   it('refuses a negative or zero TTL', () => {
