@@ -179,13 +179,13 @@ export function createRouterMetrics(): RouterMetrics {
     },
     requests: new Counter({
       name: 'inference_cascade_router_requests_total',
-      help: 'Requests answered, by serving variant (none when rejected), cache use and HTTP code.',
+      help: 'Inference requests by HTTP code: answered (variant and cache use), refused as overloaded (429), failed (5xx) or rejected as bad input (4xx; variant none).',
       labelNames: ['variant', 'cache', 'code'],
       registers,
     }),
     requestDuration: new Histogram({
       name: 'inference_cascade_router_request_duration_seconds',
-      help: 'Time from request arrival to answer, inside the router.',
+      help: 'Time from request arrival to answer, inside the router, for answered requests (failures are counted in requests_total by code).',
       labelNames: ['variant', 'cache'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 1],
       registers,

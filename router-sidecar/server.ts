@@ -43,23 +43,26 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     ],
   });
 
-  const record = (result: RouteResult | undefined, code: number, cache: string) => {
-    metrics.requests.inc({ variant: result?.role ?? 'none', cache, code: String(code) });
+  // Every response of an inference endpoint is counted once, with its status: answered, refused
+  // as overloaded, failed upstream, or rejected as bad input before routing (400, 404, 413, 415).
+  const served = new WeakMap<FastifyRequest, RouteResult>();
+  const count = async (request: FastifyRequest, reply: FastifyReply) => {
+    const result = served.get(request);
+    const cache = result ? (result.cacheHit ? 'hit' : 'miss') : 'none';
+    metrics.requests.inc({ variant: result?.role ?? 'none', cache, code: String(reply.statusCode) });
     if (result) metrics.requestDuration.observe({ variant: result.role, cache }, result.latencyMs / 1000);
   };
 
   const routeOrExplain = async (features: Float32Array, rows: number, request: FastifyRequest): Promise<RouteResult> => {
     try {
       const result = await router.route(features, rows, parseHints(request.headers));
-      record(result, 200, result.cacheHit ? 'hit' : 'miss');
+      served.set(request, result);
       return result;
     } catch (error) {
       if (error instanceof RoutingError) {
-        record(undefined, error.statusCode, 'none');
         logger.warn('request not served', { status: error.statusCode, error: error.message });
         throw new RequestError(error.statusCode, error.message, error.statusCode === 429 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {});
       }
-      record(undefined, error instanceof RequestError ? error.statusCode : 500, 'none');
       throw error;
     }
   };
@@ -71,11 +74,10 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     const guard = options.overload;
     if (!guard || guard.admit()) return;
     metrics.overloadShed.inc();
-    record(undefined, 429, 'none');
     return reply.code(429).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: guard.reason() });
   };
 
-  app.post('/predict', { onRequest: admit }, async (request, reply) => {
+  app.post('/predict', { onRequest: admit, onResponse: count }, async (request, reply) => {
     const parsed = parsePredictRequest(request.body, router.config.inputDim);
     const result = await routeOrExplain(parsed.data, parsed.rows, request);
     reply.header('x-cascade-variant', result.role);
@@ -99,8 +101,8 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     const response = formatInferResponse(spec, parsed, { probabilities: result.probabilities, logits: result.probabilities });
     return { ...response, parameters: { variant: result.role, cache_hit: result.cacheHit, in_router: result.inRouter, latency_ms: Math.round(result.latencyMs * 1000) / 1000 } };
   };
-  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', { onRequest: admit }, infer);
-  app.post<{ Params: { name: string } }>('/v2/models/:name/versions/1/infer', { onRequest: admit }, infer);
+  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', { onRequest: admit, onResponse: count }, infer);
+  app.post<{ Params: { name: string } }>('/v2/models/:name/versions/1/infer', { onRequest: admit, onResponse: count }, infer);
 
   app.get('/v2/models/:name', async (request: FastifyRequest<{ Params: { name: string } }>) => {
     const spec = endpointSpec();

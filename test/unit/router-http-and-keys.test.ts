@@ -8,6 +8,7 @@ import { StaticPolicy } from '../../router-sidecar/policy/static.js';
 import { UpstreamError } from '../../router-sidecar/upstream.js';
 import { modelIdentity } from '../../router-sidecar/cache/prefix-key.js';
 import { fakeRouter, PROFILES, quiet } from '../support/fake-router.js';
+import { metricValue } from '../support/operator.js';
 
 type FakeRouter = ReturnType<typeof fakeRouter>;
 const serve = ({ router, metrics }: FakeRouter) =>
@@ -29,6 +30,36 @@ describe('router saturation over HTTP', () => {
       await healthy.close();
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('router request metrics', () => {
+  it('count every inference response once by code: answered, failed, and bad input rejected before routing', async () => {
+    const fake = fakeRouter(new StaticPolicy('distilled', PROFILES), {});
+    const app = serve(fake);
+    const broken = fakeRouter(new StaticPolicy('distilled', PROFILES), { quantized: new UpstreamError('connect', 'refused'), pruned: new UpstreamError('connect', 'refused'), distilled: new UpstreamError('connect', 'refused'), full: new UpstreamError('connect', 'refused') });
+    const failing = serve(broken);
+    try {
+      const post = (target: typeof app, payload: unknown, url = '/predict') => target.inject({ method: 'POST', url, payload: payload as string, headers: { 'content-type': 'application/json' } });
+      assert.equal((await post(app, { features: [[0.1, 0.2]] })).statusCode, 200);
+      assert.equal((await post(app, { features: [[0.1, 0.2]] }, `/v2/models/${fake.router.config.cascade.name}/infer`)).statusCode, 400);
+      assert.equal((await post(app, '{"features": [[0.1,')).statusCode, 400);
+      assert.equal((await post(app, { features: [[0.1, 0.2, 0.3]] })).statusCode, 400);
+      assert.equal((await post(app, { features: [[0.1, 0.2]] }, '/v2/models/other/infer')).statusCode, 404);
+      assert.equal((await post(app, { features: [Array(400_000).fill(0.5)] })).statusCode, 413);
+      const text = await fake.metrics.registry.metrics();
+      assert.equal(metricValue(text, 'inference_cascade_router_requests_total', { code: '200', variant: 'distilled', cache: 'miss' }), 1);
+      assert.equal(metricValue(text, 'inference_cascade_router_requests_total', { code: '400', variant: 'none' }), 3);
+      assert.equal(metricValue(text, 'inference_cascade_router_requests_total', { code: '404' }), 1);
+      assert.equal(metricValue(text, 'inference_cascade_router_requests_total', { code: '413' }), 1);
+      assert.equal(metricValue(text, 'inference_cascade_router_request_duration_seconds_count'), 1, 'latency is of answered requests');
+      const failed = await post(failing, { features: [[0.1, 0.2]] });
+      assert.ok(failed.statusCode >= 500, String(failed.statusCode));
+      assert.equal(metricValue(await broken.metrics.registry.metrics(), 'inference_cascade_router_requests_total', { code: String(failed.statusCode), variant: 'none' }), 1);
+    } finally {
+      await app.close();
+      await failing.close();
     }
   });
 });
