@@ -32,7 +32,7 @@ export interface RouterMetrics {
   requestDuration: Histogram<'variant' | 'cache'>;
   attempts: Counter<'variant' | 'result'>;
   divergence: Histogram<string>;
-  agentActions: Counter<'action'>;
+  agentActions: Counter<'action' | 'arm'>;
   policyFallbacks: Counter<'reason'>;
   policyDecisions: Counter<'variant' | 'reason'>;
   escalations: Counter<'from' | 'to'>;
@@ -87,7 +87,7 @@ export function createRouterMetrics(): RouterMetrics {
   });
   new Gauge({
     name: 'inference_cascade_router_cache_ttl_seconds',
-    help: 'TTL given to new cache entries (the agent shortens it as drift risk grows).',
+    help: 'TTL given to new cache entries (cache.ttlSeconds; with ttlMode adaptive the agent expires entries that may predate a detected change instead of shortening it).',
     registers,
     collect() {
       if (sources) this.set(sources.cache().ttlMs / 1000);
@@ -204,8 +204,8 @@ export function createRouterMetrics(): RouterMetrics {
     }),
     agentActions: new Counter({
       name: 'inference_cascade_router_agent_actions_total',
-      help: 'Cache agent actions (disable, enable).',
-      labelNames: ['action'],
+      help: 'Cache agent actions (disable, enable), by cache policy (arm current, or canary while a canary runs).',
+      labelNames: ['action', 'arm'],
       registers,
     }),
     policyFallbacks: new Counter({

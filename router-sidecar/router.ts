@@ -228,7 +228,7 @@ export class Router {
         if (arm.cache.setReuse(enabled, reason) && name === 'current') void options.reportCacheState?.(enabled, reason);
       },
       expireStoredBefore: (mark) => (name === 'current' ? this.currentArm : this.canaryArm)?.cache.expireStoredBefore(mark),
-      recordAction: (action) => options.metrics.agentActions.inc({ action }),
+      recordAction: (action) => options.metrics.agentActions.inc({ action, arm: name }),
       log: name === 'current' ? options.logger : options.logger.child({ cachePolicy: 'canary' }),
       emitEvent: name === 'current' ? options.emitEvent : (reason, message) => options.emitEvent(reason, `Canary cache policy: ${message}`),
     };

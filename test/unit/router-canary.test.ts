@@ -9,6 +9,7 @@ import { prefixShare } from '../../router-sidecar/cache/prefix-key.js';
 import { StaticPolicy } from '../../router-sidecar/policy/static.js';
 import { CANARY_PROMOTABLE_EVENT } from '../../router-sidecar/router.js';
 import { fakeRouter, PROFILES } from '../support/fake-router.js';
+import { metricValue } from '../support/operator.js';
 
 const arm = (requests: number, hits: number, samples: number, drifted: number): ArmCounts => ({ requests, hits, samples, drifted });
 
@@ -106,6 +107,24 @@ describe('Router with a canary cache policy', () => {
     const text = await metrics.registry.metrics();
     assert.match(text, /inference_cascade_router_cache_canary_verdict\{verdict="promote"\} 1/);
     assert.match(text, new RegExp(`inference_cascade_router_cache_canary_requests_total\\{arm="canary",result="hit"\\} ${report.canary.hits}`));
+  });
+
+  it("counts each policy's agent actions under its own arm label, so the canary's do not read as the cascade's", async () => {
+    const cache: CacheSpec = {
+      enabled: true, prefixLength: 2, ttlSeconds: 60, maxEntries: 10_000,
+      drift: { metric: 'cosine', threshold: 0.05, sampleRate: 0.5, mode: 'enforce' },
+      canary: { fraction: 0.5, prefixLength: 2, ttlSeconds: 30 },
+    };
+    const random = seededRandom(5);
+    const { router, metrics } = fakeRouter(new StaticPolicy('distilled', PROFILES), {}, {
+      cache, inputDim: 4, embedding: (features) => Float32Array.from(features), random: () => random.next(),
+    });
+    for (const features of traffic(60, 20, 13)) await router.route(features, 1, undefined);
+    metrics.setSources({ cache: () => router.cache.stats(), breaker: () => 'closed', inFlight: () => 0 });
+    const text = await metrics.registry.metrics();
+    // Both arms key on two features, so both see drift and both act; each under its own label.
+    assert.ok(metricValue(text, 'inference_cascade_router_agent_actions_total', { action: 'disable', arm: 'current' }) >= 1, text);
+    assert.ok(metricValue(text, 'inference_cascade_router_agent_actions_total', { action: 'disable', arm: 'canary' }) >= 1, text);
   });
 });
 
