@@ -9,7 +9,7 @@ import type { EventRecorder } from './events.js';
 import { namespaceTerminating, statusCode, type KubeClients } from './kube.js';
 import { errorMessage, type Logger } from '../common/logger.js';
 import type { OperatorMetrics } from './metrics.js';
-import { computeStatus, type ObservedDeployment } from './status.js';
+import { awaitingAppliedGeneration, computeStatus, type ObservedDeployment } from './status.js';
 import type { HandlerResult } from './workqueue.js';
 
 const OWNED_API_VERSIONS = { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1', ServiceAccount: 'v1', RoleBinding: 'rbac.authorization.k8s.io/v1' } as const;
@@ -59,7 +59,18 @@ export function canonicalJson(value: unknown): string {
 }
 
 export class Reconciler {
+  /** Deployment generations this operator applied that the informer cache may not show yet, by namespace/name. */
+  private readonly appliedGenerations = new Map<string, number>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
+
+  private observedDeployment(name: string, namespace: string): ObservedDeployment | undefined {
+    const key = `${namespace}/${name}`;
+    const cached = this.deps.children.Deployment.get(name, namespace) as ObservedDeployment | undefined;
+    const judged = awaitingAppliedGeneration(cached, this.appliedGenerations.get(key));
+    if (judged === cached) this.appliedGenerations.delete(key); // the cache has caught up
+    return judged;
+  }
 
   async reconcile(key: string): Promise<HandlerResult> {
     const [namespace, name] = key.split('/') as [string, string];
@@ -103,8 +114,10 @@ export class Reconciler {
       log.info('deleted child to replace an immutable field', { kind, name: child.metadata.name });
       observed = undefined;
     }
-    await this.deps.clients.objects.patch(child as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    const applied = await this.deps.clients.objects.patch(child as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     this.deps.metrics.apiWrites.inc({ verb: 'apply', kind });
+    const generation = (applied as ObservedDeployment | undefined)?.metadata?.generation;
+    if (kind === 'Deployment' && generation !== undefined) this.appliedGenerations.set(`${child.metadata.namespace}/${child.metadata.name}`, generation);
     const change = observed ? 'Updated' : 'Created';
     log.info(`${change.toLowerCase()} child`, { kind, name: child.metadata.name });
     return change;
@@ -145,7 +158,7 @@ export class Reconciler {
   private async writeStatus(cascade: InferenceCascade, applyError: string | undefined, log: Logger): Promise<HandlerResult> {
     const status = computeStatus({
       cascade,
-      deployments: (name) => this.deps.children.Deployment.get(name, cascade.metadata.namespace) as ObservedDeployment | undefined,
+      deployments: (name) => this.observedDeployment(name, cascade.metadata.namespace),
       options: this.deps.options,
       ...(applyError ? { applyError } : {}),
       now: this.deps.now?.() ?? new Date(),

@@ -24,7 +24,10 @@ export interface ObservedDeployment {
 
 interface Availability {
   available: boolean;
+  /** Why it cannot become available: the Deployment's own reason (ProgressDeadlineExceeded, FailedCreate...). */
   failed?: string;
+  /** The Deployment condition's message, which names the ReplicaSet or the refused pod. */
+  detail?: string;
   readyReplicas: number;
 }
 
@@ -32,12 +35,27 @@ export function deploymentAvailability(deployment: ObservedDeployment | undefine
   if (!deployment) return { available: false, readyReplicas: 0 };
   const status = deployment.status ?? {};
   const readyReplicas = status.readyReplicas ?? 0;
-  const stalled = status.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False');
+  // Pods the ReplicaSet cannot create (a quota, Pod Security refusing the pod) fail at once;
+  // a rollout that stops progressing fails at the Deployment's progress deadline.
+  const failure = status.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True') ??
+    status.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False');
   const current = (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
   const available = current && (status.updatedReplicas ?? 0) >= wantReplicas &&
     (status.availableReplicas ?? 0) >= wantReplicas && (status.replicas ?? 0) === wantReplicas;
-  return { available: available || (current && wantReplicas === 0 && (status.replicas ?? 0) === 0),
-    readyReplicas, ...(stalled && !available ? { failed: stalled.reason ?? 'ProgressStalled' } : {}) };
+  const failed = failure && !available
+    ? { failed: failure.reason ?? (failure.type === 'ReplicaFailure' ? 'ReplicaFailure' : 'ProgressStalled'), ...(failure.message ? { detail: failure.message } : {}) }
+    : {};
+  return { available: available || (current && wantReplicas === 0 && (status.replicas ?? 0) === 0), readyReplicas, ...failed };
+}
+
+/**
+ * The cached Deployment as the status should judge it: when this operator applied a newer
+ * generation than the cache has seen yet, that generation is not rolled out, whatever the cached
+ * (previous) status says.
+ */
+export function awaitingAppliedGeneration(cached: ObservedDeployment | undefined, appliedGeneration: number | undefined): ObservedDeployment | undefined {
+  if (!cached || appliedGeneration === undefined || (cached.metadata?.generation ?? 0) >= appliedGeneration) return cached;
+  return { ...cached, metadata: { ...cached.metadata, generation: appliedGeneration } };
 }
 
 function condition(type: ConditionType, status: ConditionStatus, reason: string, message: string): Omit<Condition, 'lastTransitionTime'> {
@@ -77,14 +95,20 @@ export function computeStatus({ cascade, deployments, options, applyError, now }
   const failedVariant = variants.find((v) => v.availability.failed);
   const waitingFor = variants.filter((v) => !v.availability.available).map((v) => variantName(v.variant));
 
+  const failing = (what: string, availability: Availability) =>
+    `${what}: ${availability.failed}${availability.detail ? `: ${availability.detail}` : ''}`;
+  const failedVariants = variants.filter((v) => v.availability.failed)
+    .map((v) => failing(`variant ${variantName(v.variant)} (Deployment ${variantObjectName(cascade, v.variant)})`, v.availability));
   const variantsCondition = availableVariants.length === variants.length
     ? condition('VariantsAvailable', 'True', 'AllVariantsAvailable', `${variants.length} variants available`)
     : failedVariant
-      ? condition('VariantsAvailable', 'False', failedVariant.availability.failed!, `variant ${variantName(failedVariant.variant)} is not progressing`)
+      ? condition('VariantsAvailable', 'False', failedVariant.availability.failed!, failedVariants.join('; '))
       : condition('VariantsAvailable', 'False', 'VariantsProgressing', `waiting for ${waitingFor.join(', ')}`);
   const routerCondition = router.available
     ? condition('RouterAvailable', 'True', 'RouterAvailable', `${router.readyReplicas} router replicas ready`)
-    : condition('RouterAvailable', 'False', router.failed ?? 'RouterProgressing', 'waiting for the router Deployment');
+    : router.failed
+      ? condition('RouterAvailable', 'False', router.failed, failing(`router (Deployment ${routerObjectName(cascade)})`, router))
+      : condition('RouterAvailable', 'False', 'RouterProgressing', `waiting for the router Deployment ${routerObjectName(cascade)}`);
   const cache = cacheState(cascade);
   const cacheCondition = cache.reuse === 'Disabled' && cache.reason !== 'DisabledInSpec'
     ? condition('CacheDegraded', 'True', cache.reason, 'the router disabled cache reuse')
@@ -93,7 +117,9 @@ export function computeStatus({ cascade, deployments, options, applyError, now }
   let ready: Omit<Condition, 'lastTransitionTime'>;
   if (applyError) ready = condition('Ready', 'False', 'ApplyFailed', applyError);
   else if (variantsCondition.status === 'True' && routerCondition.status === 'True') ready = condition('Ready', 'True', 'Available', 'all variants and the router are available');
-  else if (failedVariant || router.failed) ready = condition('Ready', 'False', 'RolloutStalled', failedVariant ? variantsCondition.message : 'router is not progressing');
+  else if (failedVariant || router.failed) {
+    ready = condition('Ready', 'False', 'RolloutStalled', [...(failedVariant ? [variantsCondition.message] : []), ...(router.failed ? [routerCondition.message] : [])].join('; '));
+  }
   else ready = condition('Ready', 'Unknown', 'Progressing', 'waiting for children to become available');
 
   return {

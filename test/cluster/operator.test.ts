@@ -112,6 +112,20 @@ describe('operator on the local control plane', function () {
     assert.equal(podsByVariant(ns, 'change-me').get('quantized')?.length, 3);
   });
 
+  it('reports pods the ReplicaSet cannot create (a pod quota) as a stalled rollout naming the Deployment and the cause', async () => {
+    const ns = freshNamespace('quota');
+    kubectl(['apply', '-f', '-'], toYaml({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'no-pods', namespace: ns }, spec: { hard: { pods: '0' } } }));
+    kubectl(['apply', '-f', '-'], toYaml(sampleCascade('quota', ns)));
+    await eventually(() => {
+      const conditions = getJson(['-n', ns, 'get', 'inferencecascade', 'quota']).status?.conditions ?? [];
+      const variants = conditions.find((c: { type: string }) => c.type === 'VariantsAvailable');
+      const ready = conditions.find((c: { type: string }) => c.type === 'Ready');
+      assert.equal(variants?.reason, 'FailedCreate');
+      assert.match(variants.message, /variant \w+ \(Deployment quota-\w+\): FailedCreate: .*exceeded quota: no-pods/);
+      assert.deepEqual([ready?.status, ready?.reason], ['False', 'RolloutStalled']);
+    }, { timeoutMs: 30_000 });
+  });
+
   it('recreates a child deleted by hand, and the garbage collector removes all children with the cascade', async () => {
     const ns = freshNamespace('gc');
     kubectl(['apply', '-f', '-'], toYaml(sampleCascade('gc-me', ns)));

@@ -2,6 +2,7 @@
 // break or expire, conflicting writes, a reconcile that keeps failing, the first status a new
 // cascade gets, and children that pass the restricted Pod Security profile.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CoreV1Api, CustomObjectsApi, type KubernetesListObject, type KubernetesObject, type V1ConfigMap,
@@ -339,6 +340,48 @@ describe('operator reliability on the local control plane', function () {
     assert.ok(entries.some((e) => e.message === 'reconciled' && e.cascade === `${ns}/conflicted` && e.result === 'requeue'), 'the key was requeued');
     assert.ok(metricValue(await metrics.registry.metrics(), 'inference_cascade_operator_reconcile_total', { result: 'requeue' }) >= 1);
     process.stderr.write(`      status write codes in order: ${codes.join(' ')}\n`);
+  });
+
+  it('never reports a new generation Ready while its Deployment watch lags (every status update, watched)', async () => {
+    const ns = freshNamespace('lagging');
+    // The operator's Deployment events arrive 3 s late, as from a slow watch cache: right after it
+    // applies a new pod template, its cache still holds the previous, fully rolled out Deployments.
+    const proxy = await startFaultProxy(apiServerUrl());
+    proxy.delayWatches = { pathIncludes: '/deployments', ms: 3000 };
+    const clients = createClients(loadKubeConfig(proxy.kubeconfig(serviceAccountKubeconfig())));
+    const { logger } = captureLogger();
+    const controller = new CascadeController({
+      clients, logger, build: defaultBuildOptions, metrics: createOperatorMetrics(),
+      events: new KubeEventRecorder(clients.core, 'inference-cascade-operator', 'in-process-test', logger),
+      options: { workers: 2, resyncPeriodMs: 600_000, watchdogMs: 300_000 },
+      canWrite: () => true,
+    });
+    let watch: ReturnType<typeof spawn> | undefined;
+    let seen = '';
+    try {
+      await controller.startInformers();
+      controller.startWorkers();
+      kubectl(['apply', '-f', '-'], toYaml(sampleCascade('lagging', ns)));
+      await eventually(() => assert.equal(readyCondition(storedCascade(ns, 'lagging').status)?.status, 'True'), { timeoutMs: 60_000 });
+      // Every version of the cascade the server stores from here on: a watch misses no transient status.
+      watch = spawn('kubectl', ['--kubeconfig', KUBECONFIG, '-n', ns, 'get', 'inferencecascade', 'lagging', '--watch', '-o',
+        'jsonpath={.status.observedGeneration} {.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}{"\\n"}']);
+      watch.stdout!.on('data', (chunk: Buffer) => { seen += chunk.toString(); });
+      await eventually(() => assert.ok(seen.startsWith('1 True')), { timeoutMs: 10_000 });
+      // New pods that can never start (their claim does not exist): generation 2 cannot roll out.
+      kubectl(['-n', ns, 'patch', 'inferencecascade', 'lagging', '--type=merge', '-p', JSON.stringify({ spec: { modelVolume: { persistentVolumeClaim: { claimName: 'missing' } } } })]);
+      await eventually(() => assert.equal(storedCascade(ns, 'lagging').status?.observedGeneration, 2), { timeoutMs: 20_000 });
+      await sleep(5000); // past the watch delay: the Deployments' new generation has reached the cache
+    } finally {
+      watch?.kill();
+      await controller.stop();
+      await proxy.close();
+    }
+    const updates = seen.split('\n').filter((line) => line.startsWith('2 '));
+    assert.ok(updates.length > 0, seen);
+    assert.deepEqual(updates.filter((line) => line.startsWith('2 True')), [], `status updates of generation 2:\n${updates.join('\n')}`);
+    assert.notEqual(readyCondition(storedCascade(ns, 'lagging').status)?.status, 'True');
+    process.stderr.write(`      generation 2 status updates: ${updates.join(' | ')}\n`);
   });
 
   it('every child the operator renders for the sample passes server-side apply into a restricted namespace', async () => {

@@ -35,6 +35,8 @@ export interface FaultProxy {
   watchFault: WatchFault;
   /** With watchFault 'gone': how many watches get the 410 before watches are forwarded again. */
   goneCount: number;
+  /** Holds every event of watches whose path contains this text for `ms`, as a lagging watch cache does. */
+  delayWatches?: { pathIncludes: string; ms: number };
   /** Cuts every open watch connection abruptly (no final chunk), as a network failure does. */
   dropWatches(): number;
   openWatches(): number;
@@ -94,7 +96,14 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           upstreamRes.destroy();
         });
       }
-      upstreamRes.pipe(res);
+      const delay = proxy.delayWatches;
+      if (watch && delay && url.pathname.includes(delay.pathIncludes)) {
+        // Each chunk later by the same amount, so events keep their order.
+        upstreamRes.on('data', (chunk: Buffer) => setTimeout(() => res.write(chunk), delay.ms));
+        upstreamRes.on('end', () => setTimeout(() => res.end(), delay.ms));
+      } else {
+        upstreamRes.pipe(res);
+      }
     });
     upstreamReq.on('error', (err) => {
       if (!res.headersSent) {

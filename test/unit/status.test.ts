@@ -6,6 +6,7 @@ import { defaultBuildOptions } from '../../operator/desired/index.js';
 import {
   CACHE_STATE_ANNOTATION,
   computeStatus,
+  awaitingAppliedGeneration,
   deploymentAvailability,
   mergeConditions,
   type ObservedDeployment,
@@ -245,7 +246,7 @@ describe('computeStatus', () => {
 describe('deploymentAvailability', () => {
   const base = available(2);
   const withStatus = (patch: Partial<NonNullable<ObservedDeployment['status']>>): ObservedDeployment => ({ ...base, status: { ...base.status, ...patch } });
-  const cases: [string, ObservedDeployment | undefined, number, { available: boolean; readyReplicas: number; failed?: string }][] = [
+  const cases: [string, ObservedDeployment | undefined, number, { available: boolean; readyReplicas: number; failed?: string; detail?: string }][] = [
     ['a missing Deployment', undefined, 2, { available: false, readyReplicas: 0 }],
     ['a Deployment without status', { metadata: { generation: 1 } }, 2, { available: false, readyReplicas: 0 }],
     ['a fully available Deployment', base, 2, { available: true, readyReplicas: 2 }],
@@ -257,7 +258,11 @@ describe('deploymentAvailability', () => {
     ['a newer observedGeneration', withStatus({ observedGeneration: 2 }), 2, { available: true, readyReplicas: 2 }],
     ['scaled to zero', { metadata: { generation: 1 }, status: { observedGeneration: 1 } }, 0, { available: true, readyReplicas: 0 }],
     ['scaling to zero, pods still present', { metadata: { generation: 1 }, status: { observedGeneration: 1, replicas: 1 } }, 0, { available: false, readyReplicas: 0 }],
-    ['a stalled rollout', stalled(1), 1, { available: false, readyReplicas: 0, failed: 'ProgressDeadlineExceeded' }],
+    ['a stalled rollout', stalled(1), 1, { available: false, readyReplicas: 0, failed: 'ProgressDeadlineExceeded', detail: 'ReplicaSet has timed out progressing.' }],
+    ['pods the ReplicaSet cannot create (a quota): failed at once, with the reason and message', withStatus({ availableReplicas: 0, readyReplicas: 0, conditions: [
+      { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated' },
+      { type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: 'pods "x" is forbidden: exceeded quota: pods' },
+    ] }), 2, { available: false, readyReplicas: 0, failed: 'FailedCreate', detail: 'pods "x" is forbidden: exceeded quota: pods' }],
     ['Progressing False without a reason', withStatus({ availableReplicas: 0, conditions: [{ type: 'Progressing', status: 'False' }] }), 2,
       { available: false, readyReplicas: 2, failed: 'ProgressStalled' }],
     ['Available False alone is not a failure', withStatus({ availableReplicas: 0, conditions: [{ type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable' }] }), 2,
@@ -268,6 +273,49 @@ describe('deploymentAvailability', () => {
       assert.deepEqual(deploymentAvailability(deployment, want), expected);
     });
   }
+});
+
+describe('awaitingAppliedGeneration', () => {
+  it('judges a cached Deployment older than the generation just applied as not rolled out', () => {
+    const cached = available(2, 3);
+    assert.equal(deploymentAvailability(cached, 2).available, true);
+    const judged = awaitingAppliedGeneration(cached, 4);
+    assert.equal(judged?.metadata?.generation, 4);
+    assert.equal(deploymentAvailability(judged, 2).available, false, 'the previous generation\'s status says nothing of the new one');
+    assert.equal(awaitingAppliedGeneration(cached, 3), cached, 'the cache has caught up');
+    assert.equal(awaitingAppliedGeneration(cached, undefined), cached);
+    assert.equal(awaitingAppliedGeneration(undefined, 4), undefined);
+  });
+
+  it('keeps Ready off True for a new cascade generation until its Deployments report it rolled out', () => {
+    const cascade = sampleCascade();
+    const deployments = allAvailable(cascade);
+    const applied = new Map([[`${NAME}-full`, 2]]);
+    const s = computeStatus({
+      cascade, options: defaultBuildOptions, now: T1,
+      deployments: (name) => awaitingAppliedGeneration(deployments.get(name), applied.get(name)),
+    });
+    assert.notEqual(cond(s, 'Ready')!.status, 'True');
+    assert.match(cond(s, 'VariantsAvailable')!.message, /waiting for full/);
+  });
+});
+
+describe('failure messages', () => {
+  it('name every failing Deployment with its reason and the condition message', () => {
+    const cascade = sampleCascade();
+    const quota: ObservedDeployment = { ...stalled(1), status: { ...stalled(1).status, conditions: [
+      { type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: 'pods "fraud-scorer-pruned-x" is forbidden: exceeded quota: q' },
+    ] } };
+    const s = status(cascade, allAvailable(cascade, { [`${NAME}-full`]: stalled(1), [`${NAME}-pruned`]: quota, [ROUTER]: stalled(2) }));
+    const variants = cond(s, 'VariantsAvailable')!;
+    assert.equal(variants.status, 'False');
+    assert.match(variants.message, /variant pruned \(Deployment fraud-scorer-pruned\): FailedCreate: pods "fraud-scorer-pruned-x" is forbidden: exceeded quota: q/);
+    assert.match(variants.message, /variant full \(Deployment fraud-scorer-full\): ProgressDeadlineExceeded: ReplicaSet has timed out progressing\./);
+    assert.match(cond(s, 'RouterAvailable')!.message, /^router \(Deployment fraud-scorer-router\): ProgressDeadlineExceeded/);
+    const ready = cond(s, 'Ready')!;
+    assert.deepEqual([ready.status, ready.reason], ['False', 'RolloutStalled']);
+    assert.match(ready.message, /fraud-scorer-pruned.*fraud-scorer-full.*fraud-scorer-router/);
+  });
 });
 
 describe('mergeConditions', () => {
