@@ -8,7 +8,7 @@ export interface VariantMetrics {
   requestDuration: Histogram<'endpoint'>;
   batchSize: Histogram<'graph'>;
   batchRequests: Histogram<'graph'>;
-  errors: Counter<'code'>;
+  errors: Counter<'code' | 'endpoint'>;
   requests: Counter<'endpoint' | 'model'>;
   /** Until called, the queue depth gauge reads 0. */
   setQueueDepthSource(source: () => number): void;
@@ -64,8 +64,8 @@ export function createVariantMetrics(): VariantMetrics {
     }),
     errors: new Counter({
       name: `${PREFIX}errors_total`,
-      help: 'Responses with an HTTP status of 400 or more, by status code.',
-      labelNames: ['code'],
+      help: 'Responses with an HTTP status of 400 or more, by status code and endpoint (a readiness probe answers 503 while the model loads or the server drains: endpoint health_ready).',
+      labelNames: ['code', 'endpoint'],
       ...opts,
     }),
     requests: new Counter({

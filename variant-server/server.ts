@@ -142,7 +142,7 @@ export async function startVariantServer(options: VariantServerOptions): Promise
             : 'unknown';
     metrics.requests.inc({ endpoint, model });
     metrics.requestDuration.observe({ endpoint }, reply.elapsedTime / 1000);
-    if (reply.statusCode >= 400) metrics.errors.inc({ code: String(reply.statusCode) });
+    if (reply.statusCode >= 400) metrics.errors.inc({ code: String(reply.statusCode), endpoint });
   });
 
   const graphFor = (params: ModelParams): ServedGraph => {

@@ -228,6 +228,15 @@ describe('variant server (OIP v2 over HTTP)', () => {
     assert.equal(metricValue(text, 'inference_cascade_variant_requests_in_flight'), 0);
     assert.match(text, /^inference_cascade_variant_queue_depth 0$/m);
     assert.ok(metricValue(text, 'inference_cascade_variant_errors_total', { code: '404' }) >= 1);
+    // Errors carry their endpoint, so a probe or metadata miss (or readiness answering 503 while the
+    // model loads or drains) is told apart from an inference error.
+    const errorsOf = (metrics: string, endpoint: string) => metricValue(metrics, 'inference_cascade_variant_errors_total', { code: '404', endpoint });
+    const before = (await request(`${server.url}/metrics`)).body.text as string;
+    assert.equal((await request(`${server.url}/v2/models/nope`)).status, 404);
+    assert.equal((await request(`${server.url}/v2/models/nope/infer`, { body: inferBody('features', 1, features.subarray(0, TEST_INPUT_DIM)) })).status, 404);
+    const after = (await request(`${server.url}/metrics`)).body.text as string;
+    assert.equal(errorsOf(after, 'model_metadata') - (errorsOf(before, 'model_metadata') || 0), 1);
+    assert.equal(errorsOf(after, 'infer') - (errorsOf(before, 'infer') || 0), 1);
   });
 
   describe('bad input', () => {
