@@ -9,7 +9,7 @@ import type { EventRecorder } from './events.js';
 import { namespaceTerminating, statusCode, type KubeClients } from './kube.js';
 import { errorMessage, type Logger } from '../common/logger.js';
 import type { OperatorMetrics } from './metrics.js';
-import { awaitingAppliedGeneration, computeStatus, type ObservedDeployment } from './status.js';
+import { awaitingAppliedGeneration, computeStatus, type AppliedDeployment, type ObservedDeployment } from './status.js';
 import type { HandlerResult } from './workqueue.js';
 
 const OWNED_API_VERSIONS = { Deployment: 'apps/v1', Service: 'v1', ConfigMap: 'v1', ServiceAccount: 'v1', RoleBinding: 'rbac.authorization.k8s.io/v1' } as const;
@@ -59,23 +59,36 @@ export function canonicalJson(value: unknown): string {
 }
 
 export class Reconciler {
-  /** Deployment generations this operator applied that the informer cache may not show yet, by namespace/name. */
-  private readonly appliedGenerations = new Map<string, number>();
+  /**
+   * Deployments this operator applied that the informer cache may not show yet, per cascade
+   * (namespace/name) and Deployment name; dropped with the cascade.
+   */
+  private readonly applied = new Map<string, Map<string, AppliedDeployment>>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
-  private observedDeployment(name: string, namespace: string): ObservedDeployment | undefined {
-    const key = `${namespace}/${name}`;
-    const cached = this.deps.children.Deployment.get(name, namespace) as ObservedDeployment | undefined;
-    const judged = awaitingAppliedGeneration(cached, this.appliedGenerations.get(key));
-    if (judged === cached) this.appliedGenerations.delete(key); // the cache has caught up
+  private appliedOf(cascade: InferenceCascade): Map<string, AppliedDeployment> {
+    const key = `${cascade.metadata.namespace}/${cascade.metadata.name}`;
+    let applied = this.applied.get(key);
+    if (!applied) this.applied.set(key, (applied = new Map()));
+    return applied;
+  }
+
+  private observedDeployment(cascade: InferenceCascade, name: string): ObservedDeployment | undefined {
+    const applied = this.appliedOf(cascade);
+    const cached = this.deps.children.Deployment.get(name, cascade.metadata.namespace) as ObservedDeployment | undefined;
+    const judged = awaitingAppliedGeneration(cached, applied.get(name));
+    if (judged === cached) applied.delete(name); // the cache has caught up
     return judged;
   }
 
   async reconcile(key: string): Promise<HandlerResult> {
     const [namespace, name] = key.split('/') as [string, string];
     const cascade = this.deps.cascades.get(name, namespace);
-    if (!cascade || cascade.metadata.deletionTimestamp) return 'done';
+    if (!cascade || cascade.metadata.deletionTimestamp) {
+      this.applied.delete(key);
+      return 'done';
+    }
     const log = this.deps.logger.child({ cascade: key, generation: cascade.metadata.generation });
 
     const desired = desiredChildren(cascade, this.deps.options);
@@ -116,8 +129,11 @@ export class Reconciler {
     }
     const applied = await this.deps.clients.objects.patch(child as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     this.deps.metrics.apiWrites.inc({ verb: 'apply', kind });
-    const generation = (applied as ObservedDeployment | undefined)?.metadata?.generation;
-    if (kind === 'Deployment' && generation !== undefined) this.appliedGenerations.set(`${child.metadata.namespace}/${child.metadata.name}`, generation);
+    if (kind === 'Deployment') {
+      const { uid, generation } = (applied as ObservedDeployment | undefined)?.metadata ?? {};
+      if (uid !== undefined && generation !== undefined) this.appliedOf(cascade).set(child.metadata.name, { uid, generation });
+      else this.appliedOf(cascade).delete(child.metadata.name);
+    }
     const change = observed ? 'Updated' : 'Created';
     log.info(`${change.toLowerCase()} child`, { kind, name: child.metadata.name });
     return change;
@@ -149,6 +165,7 @@ export class Reconciler {
       for (const obj of unwanted) {
         this.assertLeader();
         await this.deleteChild(kind, obj.metadata!.name!, cascade.metadata.namespace);
+        if (kind === 'Deployment') this.appliedOf(cascade).delete(obj.metadata!.name!);
         log.info('deleted child no longer wanted', { kind, name: obj.metadata?.name });
         this.deps.events.record(cascade, 'Normal', 'Deleted', `Deleted ${kind} ${obj.metadata?.name}`);
       }
@@ -158,7 +175,7 @@ export class Reconciler {
   private async writeStatus(cascade: InferenceCascade, applyError: string | undefined, log: Logger): Promise<HandlerResult> {
     const status = computeStatus({
       cascade,
-      deployments: (name) => this.observedDeployment(name, cascade.metadata.namespace),
+      deployments: (name) => this.observedDeployment(cascade, name),
       options: this.deps.options,
       ...(applyError ? { applyError } : {}),
       now: this.deps.now?.() ?? new Date(),

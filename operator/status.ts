@@ -10,7 +10,7 @@ import { routerEndpoint, routerObjectName, variantObjectName, type BuildOptions 
 export const CACHE_STATE_ANNOTATION = 'cascade.inference.dev/cache-state';
 
 export interface ObservedDeployment {
-  metadata?: { generation?: number };
+  metadata?: { generation?: number; uid?: string };
   spec?: { replicas?: number };
   status?: {
     observedGeneration?: number;
@@ -35,11 +35,12 @@ export function deploymentAvailability(deployment: ObservedDeployment | undefine
   if (!deployment) return { available: false, readyReplicas: 0 };
   const status = deployment.status ?? {};
   const readyReplicas = status.readyReplicas ?? 0;
-  // Pods the ReplicaSet cannot create (a quota, Pod Security refusing the pod) fail at once;
-  // a rollout that stops progressing fails at the Deployment's progress deadline.
-  const failure = status.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True') ??
-    status.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False');
   const current = (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
+  // Pods the ReplicaSet cannot create (a quota, Pod Security refusing the pod) fail at once, once
+  // the controller has seen this generation; a rollout that stops progressing fails at its
+  // progress deadline.
+  const failure = (current ? status.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True') : undefined) ??
+    status.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False');
   const available = current && (status.updatedReplicas ?? 0) >= wantReplicas &&
     (status.availableReplicas ?? 0) >= wantReplicas && (status.replicas ?? 0) === wantReplicas;
   const failed = failure && !available
@@ -48,14 +49,23 @@ export function deploymentAvailability(deployment: ObservedDeployment | undefine
   return { available: available || (current && wantReplicas === 0 && (status.replicas ?? 0) === 0), readyReplicas, ...failed };
 }
 
+/** What an apply returned for a Deployment: which object, at which generation. */
+export interface AppliedDeployment {
+  uid: string;
+  generation: number;
+}
+
 /**
  * The cached Deployment as the status should judge it: when this operator applied a newer
  * generation than the cache has seen yet, that generation is not rolled out, whatever the cached
- * (previous) status says.
+ * (previous) status says; a cached object with another uid (deleted and created again) says
+ * nothing about the applied one.
  */
-export function awaitingAppliedGeneration(cached: ObservedDeployment | undefined, appliedGeneration: number | undefined): ObservedDeployment | undefined {
-  if (!cached || appliedGeneration === undefined || (cached.metadata?.generation ?? 0) >= appliedGeneration) return cached;
-  return { ...cached, metadata: { ...cached.metadata, generation: appliedGeneration } };
+export function awaitingAppliedGeneration(cached: ObservedDeployment | undefined, applied: AppliedDeployment | undefined): ObservedDeployment | undefined {
+  if (!cached || applied === undefined) return cached;
+  if (cached.metadata?.uid !== undefined && cached.metadata.uid !== applied.uid) return { metadata: { uid: applied.uid, generation: applied.generation } };
+  if ((cached.metadata?.generation ?? 0) >= applied.generation) return cached;
+  return { ...cached, metadata: { ...cached.metadata, generation: applied.generation } };
 }
 
 function condition(type: ConditionType, status: ConditionStatus, reason: string, message: string): Omit<Condition, 'lastTransitionTime'> {

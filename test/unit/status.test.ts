@@ -265,6 +265,9 @@ describe('deploymentAvailability', () => {
     ] }), 2, { available: false, readyReplicas: 0, failed: 'FailedCreate', detail: 'pods "x" is forbidden: exceeded quota: pods' }],
     ['Progressing False without a reason', withStatus({ availableReplicas: 0, conditions: [{ type: 'Progressing', status: 'False' }] }), 2,
       { available: false, readyReplicas: 2, failed: 'ProgressStalled' }],
+    ['a ReplicaFailure of a generation the controller has not seen yet is not this generation\'s failure', { ...withStatus({ availableReplicas: 0, conditions: [
+      { type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: 'exceeded quota' },
+    ] }), metadata: { generation: 2 } }, 2, { available: false, readyReplicas: 2 }],
     ['Available False alone is not a failure', withStatus({ availableReplicas: 0, conditions: [{ type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable' }] }), 2,
       { available: false, readyReplicas: 2 }],
   ];
@@ -277,20 +280,27 @@ describe('deploymentAvailability', () => {
 
 describe('awaitingAppliedGeneration', () => {
   it('judges a cached Deployment older than the generation just applied as not rolled out', () => {
-    const cached = available(2, 3);
+    const cached: ObservedDeployment = { ...available(2, 3), metadata: { generation: 3, uid: 'u1' } };
     assert.equal(deploymentAvailability(cached, 2).available, true);
-    const judged = awaitingAppliedGeneration(cached, 4);
+    const judged = awaitingAppliedGeneration(cached, { uid: 'u1', generation: 4 });
     assert.equal(judged?.metadata?.generation, 4);
     assert.equal(deploymentAvailability(judged, 2).available, false, 'the previous generation\'s status says nothing of the new one');
-    assert.equal(awaitingAppliedGeneration(cached, 3), cached, 'the cache has caught up');
+    assert.equal(awaitingAppliedGeneration(cached, { uid: 'u1', generation: 3 }), cached, 'the cache has caught up');
     assert.equal(awaitingAppliedGeneration(cached, undefined), cached);
-    assert.equal(awaitingAppliedGeneration(undefined, 4), undefined);
+    assert.equal(awaitingAppliedGeneration(undefined, { uid: 'u1', generation: 4 }), undefined);
+  });
+
+  it('judges a cached object with another uid (deleted and created again) as saying nothing of the applied one', () => {
+    const stale: ObservedDeployment = { ...available(2, 7), metadata: { generation: 7, uid: 'old' } };
+    const judged = awaitingAppliedGeneration(stale, { uid: 'new', generation: 1 });
+    assert.notEqual(judged, stale, 'a higher cached generation of another object does not count as caught up');
+    assert.equal(deploymentAvailability(judged, 2).available, false);
   });
 
   it('keeps Ready off True for a new cascade generation until its Deployments report it rolled out', () => {
     const cascade = sampleCascade();
     const deployments = allAvailable(cascade);
-    const applied = new Map([[`${NAME}-full`, 2]]);
+    const applied = new Map([[`${NAME}-full`, { uid: 'u-full', generation: 2 }]]);
     const s = computeStatus({
       cascade, options: defaultBuildOptions, now: T1,
       deployments: (name) => awaitingAppliedGeneration(deployments.get(name), applied.get(name)),
