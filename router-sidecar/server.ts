@@ -14,6 +14,9 @@ import type { OverloadGuard } from './load/overload-guard.js';
 import type { RouterMetrics } from './metrics.js';
 import type { RouteResult, Router } from './router.js';
 
+/** nginx's status for a request its client closed before the answer; never sent, only counted. */
+const CLIENT_CLOSED_REQUEST = 499;
+
 export interface RouterServerOptions {
   router: Router;
   metrics: RouterMetrics;
@@ -43,14 +46,24 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     ],
   });
 
-  // Every response of an inference endpoint is counted once, with its status: answered, refused
-  // as overloaded, failed upstream, or rejected as bad input before routing (400, 404, 413, 415).
+  // Every inference request is counted once, with its status: answered, refused as overloaded,
+  // failed upstream, rejected as bad input before routing (400, 404, 413, 415), or abandoned by
+  // its client before the answer (499, as nginx logs it: no response is ever finished for it).
   const served = new WeakMap<FastifyRequest, RouteResult>();
-  const count = async (request: FastifyRequest, reply: FastifyReply) => {
+  const counted = new WeakSet<FastifyRequest>();
+  const countOnce = (request: FastifyRequest, code: number) => {
+    if (counted.has(request)) return;
+    counted.add(request);
     const result = served.get(request);
     const cache = result ? (result.cacheHit ? 'hit' : 'miss') : 'none';
-    metrics.requests.inc({ variant: result?.role ?? 'none', cache, code: String(reply.statusCode) });
-    if (result) metrics.requestDuration.observe({ variant: result.role, cache }, result.latencyMs / 1000);
+    metrics.requests.inc({ variant: result?.role ?? 'none', cache, code: String(code) });
+    if (result && code < 400) metrics.requestDuration.observe({ variant: result.role, cache }, result.latencyMs / 1000);
+  };
+  const count = async (request: FastifyRequest, reply: FastifyReply) => countOnce(request, reply.statusCode);
+  const watchAbandon = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) countOnce(request, CLIENT_CLOSED_REQUEST);
+    });
   };
 
   const routeOrExplain = async (features: Float32Array, rows: number, request: FastifyRequest): Promise<RouteResult> => {
@@ -77,7 +90,7 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     return reply.code(429).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: guard.reason() });
   };
 
-  app.post('/predict', { onRequest: admit, onResponse: count }, async (request, reply) => {
+  app.post('/predict', { onRequest: [watchAbandon, admit], onResponse: count }, async (request, reply) => {
     const parsed = parsePredictRequest(request.body, router.config.inputDim);
     const result = await routeOrExplain(parsed.data, parsed.rows, request);
     reply.header('x-cascade-variant', result.role);
@@ -101,8 +114,8 @@ export function createRouterServer(options: RouterServerOptions): FastifyInstanc
     const response = formatInferResponse(spec, parsed, { probabilities: result.probabilities, logits: result.probabilities });
     return { ...response, parameters: { variant: result.role, cache_hit: result.cacheHit, in_router: result.inRouter, latency_ms: Math.round(result.latencyMs * 1000) / 1000 } };
   };
-  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', { onRequest: admit, onResponse: count }, infer);
-  app.post<{ Params: { name: string } }>('/v2/models/:name/versions/1/infer', { onRequest: admit, onResponse: count }, infer);
+  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', { onRequest: [watchAbandon, admit], onResponse: count }, infer);
+  app.post<{ Params: { name: string } }>('/v2/models/:name/versions/1/infer', { onRequest: [watchAbandon, admit], onResponse: count }, infer);
 
   app.get('/v2/models/:name', async (request: FastifyRequest<{ Params: { name: string } }>) => {
     const spec = endpointSpec();

@@ -2,6 +2,9 @@
 // of retrying at once; admin endpoints live on their own port behind a token; cache keys follow
 // the model.
 import { strict as assert } from 'node:assert';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdminServer } from '../../router-sidecar/admin-server.js';
 import { createRouterServer } from '../../router-sidecar/server.js';
 import { StaticPolicy } from '../../router-sidecar/policy/static.js';
@@ -60,6 +63,36 @@ describe('router request metrics', () => {
     } finally {
       await app.close();
       await failing.close();
+    }
+  });
+});
+
+describe('router request metrics, abandoned requests', () => {
+  it('counts a request whose client gave up before the answer once, as 499', async () => {
+    const fake = fakeRouter(new StaticPolicy('distilled', PROFILES), {});
+    const route = fake.router.route.bind(fake.router);
+    fake.router.route = async (...args) => {
+      await sleep(300); // a slow answer, as from an overloaded variant
+      return route(...args);
+    };
+    const app = serve(fake);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const { port } = app.server.address() as AddressInfo;
+      const client = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' } });
+      client.on('error', () => undefined);
+      client.end(JSON.stringify({ features: [[0.1, 0.2]] }));
+      await sleep(100);
+      client.destroy(); // the client times out
+      await sleep(500); // routing finishes and the router tries to answer a closed socket
+      const text = await fake.metrics.registry.metrics();
+      assert.equal(metricValue(text, 'inference_cascade_router_requests_total', { code: '499' }), 1);
+      const total = text.split('\n').filter((line) => line.startsWith('inference_cascade_router_requests_total{'))
+        .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+      assert.equal(total, 1, 'counted once');
+      assert.equal(metricValue(text, 'inference_cascade_router_request_duration_seconds_count') || 0, 0, 'not an answered request');
+    } finally {
+      await app.close();
     }
   });
 });
