@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isWorkloadName, WORKLOADS, workloadSplit, type WorkloadName } from '../data/workloads.js';
 import { loadVariant, type VariantRuntime } from '../../variant-server/runtime.js';
-import { argmaxRows } from '../../variant-server/tensors.js';
+import { rowsAnsweredRight } from './answers.js';
 import { compareArrays, FP32_TOLERANCE, INT8_TOLERANCE, type Agreement } from './compare.js';
 import { float32FromBase64, readFactoryOutput, readWeights, writeFactoryInput, type FactoryOutput, type LayerFiles } from './exchange.js';
 import { measureLatency } from './latency.js';
@@ -151,17 +151,8 @@ async function verify(runtime: VariantRuntime, factory: FactoryOutput, role: Rol
 
 async function accuracy(runtime: VariantRuntime, features: Float32Array, labels: Int32Array, quantized: boolean): Promise<number> {
   // The quantized graph is served one request at a time, so it is scored one row at a time.
-  const batch = quantized ? 1 : 256;
-  let correct = 0;
-  for (let start = 0; start < labels.length; start += batch) {
-    const rows = Math.min(batch, labels.length - start);
-    const x = features.subarray(start * runtime.inputDim, (start + rows) * runtime.inputDim);
-    const { logits } = await runtime.classify(await runtime.encode(x, rows), rows);
-    argmaxRows(logits, rows).forEach((predicted, i) => {
-      if (predicted === labels[start + i]) correct += 1;
-    });
-  }
-  return correct / labels.length;
+  const right = await rowsAnsweredRight(runtime, features, labels, quantized ? 1 : 256);
+  return right.reduce((sum, value) => sum + value, 0) / labels.length;
 }
 
 async function main(): Promise<void> {

@@ -17,8 +17,8 @@ import { loadUserDataset } from '../data/user-dataset.js';
 import { isWorkloadName, WORKLOADS } from '../data/workloads.js';
 import { readModelInfo } from '../../variant-server/card.js';
 import { loadVariant, type VariantRuntime } from '../../variant-server/runtime.js';
-import { argmaxRows } from '../../variant-server/tensors.js';
 import { ROOT } from '../../scripts/cluster/paths.js';
+import { rowsAnsweredRight } from './answers.js';
 import { pairedAccuracy, type PairedAccuracyReport } from './paired-accuracy.js';
 import { ROLES_IN_COST_ORDER, type Role } from './roles.js';
 
@@ -126,26 +126,17 @@ function dataset(args: ScoreArgs, classes: number): { data: Dataset; source: str
   return { data, source: spec.file };
 }
 
-/** 1 where the variant's answer matches the label, row by row. */
+/** 1 where the variant's answer matches the label, row by row, with progress every 10 s. */
 async function scoreVariant({ role, runtime, batch }: OpenVariant, data: Dataset, log: Log): Promise<Uint8Array> {
   const rows = data.labels.length;
-  const correct = new Uint8Array(rows);
   const started = Date.now();
   let reported = started;
-  for (let start = 0; start < rows; start += batch) {
-    const count = Math.min(batch, rows - start);
-    const x = data.features.subarray(start * data.dim, (start + count) * data.dim);
-    const { logits } = await runtime.classify(await runtime.encode(x, count), count);
-    argmaxRows(logits, count).forEach((predicted, i) => {
-      correct[start + i] = predicted === data.labels[start + i] ? 1 : 0;
-    });
-    if (Date.now() - reported > 10_000) {
-      reported = Date.now();
-      const done = start + count;
-      const perSecond = done / ((reported - started) / 1000);
-      log(`  ${role}: ${done}/${rows} rows (${Math.round(perSecond)} rows/s, batch ${batch}, about ${Math.ceil((rows - done) / perSecond)} s left)`);
-    }
-  }
+  const correct = await rowsAnsweredRight(runtime, data.features, data.labels, batch, (done) => {
+    if (Date.now() - reported <= 10_000) return;
+    reported = Date.now();
+    const perSecond = done / ((reported - started) / 1000);
+    log(`  ${role}: ${done}/${rows} rows (${Math.round(perSecond)} rows/s, batch ${batch}, about ${Math.ceil((rows - done) / perSecond)} s left)`);
+  });
   log(`${role}: ${rows} rows in ${((Date.now() - started) / 1000).toFixed(1)} s (batch ${batch})`);
   return correct;
 }
